@@ -1,0 +1,447 @@
+"""A virtual tape drive with Linux ``st`` semantics over a tape image.
+
+Every behaviour a client can observe is decided here, after ``drivers/scsi/st.c`` and
+``Documentation/scsi/st.rst`` (see ``shared/design/TAPE.md`` §3 and §7):
+
+* variable-block mode: a write is one record; a read returns one record, and a record longer than
+  the read count fails with ENOMEM and is consumed. Fixed-block mode (MTSETBLK n): writes are
+  multiples of n, reads gather whole records up to the count.
+* a read at a filemark returns 0 and moves past it; at the end of data a read returns 0 once if a
+  filemark lies just before, then EIO; writing anywhere makes that point the end of data.
+* closing after a write writes one filemark; so do MTREW, MTOFFL, MTSEEK, MTBSF and MTBSFM when
+  the last operation was a write (BSF and BSFM then also cross the new mark).
+* file and block numbers are counters as ``st`` keeps them: -1 once unknown (after BSF, FSFM,
+  BSR over a filemark, EOM, SEEK), adjusted only while known.
+* an optional capacity: the write that crosses early warning succeeds, then ENOSPC and success
+  alternate until the physical end, with GMT_EOT reported meanwhile.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+from collections.abc import Callable
+from enum import Enum, auto
+
+from devices.errors import tape_error
+from devices.formats.image import TapeImage
+from devices.interface import (
+    MT_ISSCSI2,
+    UNKNOWN,
+    BytesLike,
+    DriveStatus,
+    GeneralStatus,
+    MtOp,
+    OpenOptions,
+)
+from devices.positioning import Positioner
+from devices.state import DriveState, VolumeInfo
+
+log = logging.getLogger(__name__)
+
+_DENSITY_BITS = {1: GeneralStatus.D_800, 2: GeneralStatus.D_1600, 3: GeneralStatus.D_6250}
+
+# After these operations the next close (or REW/OFFL/SEEK/BSF/BSFM) still writes a filemark,
+# as st.c leaves its ST_WRITING state alone for them ("Prevent automatic WEOF and fsf").
+_KEEP_WRITING = frozenset(
+    {
+        MtOp.MTNOP,
+        MtOp.MTSETBLK,
+        MtOp.MTSETDENSITY,
+        MtOp.MTWSM,
+        MtOp.MTSETDRVBUFFER,
+        MtOp.MTSETPART,
+        MtOp.MTTELL,
+    }
+)
+_MARK_BEFORE = frozenset({MtOp.MTREW, MtOp.MTOFFL, MtOp.MTSEEK, MtOp.MTBSF, MtOp.MTBSFM})
+
+
+class _Last(Enum):
+    """What the previous operation was, as far as the next one cares."""
+
+    OTHER = auto()
+    WRITE = auto()
+
+
+class VirtualTapeDrive(Positioner):
+    """One open of a virtual tape drive over a :class:`TapeImage`.
+
+    Args:
+        image: the loaded volume.
+        name: the image's name, for messages.
+        drive: the drive's state (position, counters, block size), updated in place.
+        volume: the medium's properties (density, capacity, write protection).
+        options: how the drive was opened.
+        on_close: called once after the final close work, to save state and release locks.
+    """
+
+    def __init__(
+        self,
+        image: TapeImage,
+        name: str,
+        drive: DriveState,
+        volume: VolumeInfo,
+        options: OpenOptions,
+        on_close: Callable[[VirtualTapeDrive], None],
+    ) -> None:
+        super().__init__(image, drive, name)
+        self.volume = volume
+        self.options = options
+        self._on_close = on_close
+        self._last = _Last.OTHER
+        self._refuse_next_write = False  # early-warning alternation
+        self._closed = False
+        self._ops: dict[int, Callable[[int], int]] = {
+            MtOp.MTRESET: self._rewind_op,
+            MtOp.MTFSF: self.space_files,
+            MtOp.MTBSF: self.back_files,
+            MtOp.MTFSR: self.space_records,
+            MtOp.MTBSR: self.back_records,
+            MtOp.MTWEOF: self.write_filemarks,
+            MtOp.MTWEOFI: self.write_filemarks,
+            MtOp.MTREW: self._rewind_op,
+            MtOp.MTOFFL: self._unload,
+            MtOp.MTUNLOAD: self._unload,
+            MtOp.MTNOP: _nothing,
+            MtOp.MTRETEN: self._rewind_op,
+            MtOp.MTBSFM: self.back_files_to_mark,
+            MtOp.MTFSFM: self.space_files_to_mark,
+            MtOp.MTEOM: self._end_of_media,
+            MtOp.MTERASE: self._erase,
+            MtOp.MTSETBLK: self._set_block_size,
+            MtOp.MTSETDENSITY: self._set_density,
+            MtOp.MTSEEK: self.seek_object,
+            MtOp.MTTELL: lambda _count: self.drive.position,
+            MtOp.MTLOAD: self._load,
+            MtOp.MTLOCK: _nothing,
+            MtOp.MTUNLOCK: _nothing,
+            MtOp.MTCOMPRESSION: self._set_compression,
+            MtOp.MTSETDRVBUFFER: _nothing,
+        }
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def readinto(self, buffer: memoryview) -> int:
+        """Read one record (variable mode) or whole records up to the count (fixed mode)."""
+        self._require_medium()
+        if len(buffer) == 0:
+            return 0
+        self._last = _Last.OTHER
+        if self.drive.position >= len(self.image):
+            return self._read_at_end()
+        if self.drive.block_size:
+            return self._read_fixed(buffer)
+        return self._read_one(buffer)
+
+    def _read_one(self, buffer: memoryview) -> int:
+        pos = self.drive.position
+        index = self.image.index
+        if index.is_filemark(pos):
+            self._cross_mark_forward(pos)
+            return 0
+        self._step_record(pos + 1)
+        length = index.record_length(pos)
+        if index.is_bad(pos):
+            raise tape_error(errno.EIO, f"{self.name}: bad data in record {pos}")
+        if length > len(buffer):
+            raise tape_error(
+                errno.ENOMEM,
+                f"{self.name}: record of {length} bytes exceeds the read count {len(buffer)}",
+            )
+        return self.image.read_record(pos, buffer)
+
+    def _read_fixed(self, buffer: memoryview) -> int:
+        size = self.drive.block_size
+        if len(buffer) % size:
+            raise tape_error(
+                errno.EINVAL,
+                f"{self.name}: read of {len(buffer)} bytes is not a multiple "
+                f"of the block size {size}",
+            )
+        index = self.image.index
+        got = 0
+        while got < len(buffer):
+            pos = self.drive.position
+            if (
+                pos >= len(index)
+                or index.is_filemark(pos)
+                or index.is_bad(pos)
+                or (got and index.record_length(pos) > len(buffer) - got)
+            ):
+                if got:
+                    break
+                return self._read_one(buffer)
+            got += self._read_one(buffer[got:])
+        return got
+
+    def _read_at_end(self) -> int:
+        """Read at the end of data: 0 once where st's block counter is 0, then EIO.
+
+        st converts the blank check met at block 0 (right after a filemark, or at BOT of a
+        blank tape) into a zero-byte read and makes the block number unknown; any further read
+        fails with EIO.
+        """
+        at_block_zero = self.drive.blkno == 0
+        self.drive.blkno = UNKNOWN
+        self.at_eod = True
+        if self.image.problem:
+            raise tape_error(errno.EIO, f"{self.name}: {self.image.problem}")
+        if at_block_zero:
+            return 0
+        raise tape_error(errno.EIO, f"{self.name}: end of data")
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def write(self, data: BytesLike) -> int:
+        """Write one record (variable mode) or ``len/block size`` records (fixed mode)."""
+        view = memoryview(data)
+        count = len(view)
+        size = self._check_write(count)
+        if count == 0:
+            return 0
+        for start in range(0, count, size):
+            self._reserve(size)
+            self.image.append_record(view[start : start + size])
+            self._after_record()
+        return count
+
+    def write_buffer(self, count: int) -> memoryview:
+        """Return where to put the data of a one-record write, to avoid copying it.
+
+        Fill the returned view, then call :meth:`commit_write`. Only for variable-block mode
+        or a count of one block; otherwise use :meth:`write`.
+        """
+        return self.image.record_buffer(count)
+
+    def commit_write(self, count: int) -> int:
+        """Write the record put in :meth:`write_buffer`; same rules and errors as :meth:`write`."""
+        size = self._check_write(count)
+        if count == 0:
+            return 0
+        if size != count:
+            data = bytes(self.image.record_buffer(count))  # fixed mode, several blocks
+            return self.write(data)
+        self._reserve(count)
+        self.image.append_prepared(count)
+        self._after_record()
+        return count
+
+    def _check_write(self, count: int) -> int:
+        """Validate a write of ``count`` bytes; return the record size to cut it into."""
+        self._require_medium()
+        if not self.options.write:
+            raise tape_error(errno.EBADF, f"{self.name}: not opened for writing")
+        if self.write_protected:
+            raise tape_error(errno.EACCES, f"{self.name}: volume is write-protected")
+        size = self.drive.block_size or count
+        if count and self.drive.block_size and count % size:
+            raise tape_error(
+                errno.EINVAL,
+                f"{self.name}: write of {count} bytes is not a multiple of the block size {size}",
+            )
+        if count:
+            self.image.check_writable_length(size)
+        return size
+
+    def _reserve(self, length: int) -> None:
+        """Make room for a record at the position: cut the tape there, apply capacity rules."""
+        self.image.cut(self.drive.position)
+        cap = self.volume.capacity
+        if not cap:
+            return
+        end = self.image.end_offset
+        if end + self.image.record_size(length) > cap:
+            raise tape_error(errno.ENOSPC, f"{self.name}: physical end of medium")
+        if self._refuse_next_write and end >= self._early_warning_point():
+            self._refuse_next_write = False
+            raise tape_error(errno.ENOSPC, f"{self.name}: end of medium (early warning)")
+
+    def _after_record(self) -> None:
+        self.at_eod = False
+        self._last = _Last.WRITE
+        self.drive.position = len(self.image)
+        if self.drive.blkno >= 0:
+            self.drive.blkno += 1
+        if self.volume.capacity and self.image.end_offset >= self._early_warning_point():
+            self._refuse_next_write = True
+
+    def _early_warning_point(self) -> int:
+        return max(0, self.volume.capacity - self.volume.early_warning)
+
+    def write_filemarks(self, count: int) -> int:
+        """MTWEOF: write ``count`` filemarks at the position (0 only flushes)."""
+        self._require_writable_op("write filemarks")
+        if count < 0:
+            raise tape_error(errno.EINVAL, f"{self.name}: negative filemark count {count}")
+        if count == 0:
+            return 0
+        self.image.cut(self.drive.position)
+        for _ in range(count):
+            cap = self.volume.capacity
+            if cap and self.image.end_offset + self.image.filemark_size() > cap:
+                raise tape_error(errno.ENOSPC, f"{self.name}: physical end of medium")
+            self.image.append_filemark()
+            self.drive.position = len(self.image)
+            self._count_mark_forward()
+        return count
+
+    def _require_writable_op(self, what: str) -> None:
+        self._require_medium()
+        if not self.options.write:
+            raise tape_error(errno.EACCES, f"{self.name}: cannot {what}: opened read-only")
+        if self.write_protected:
+            raise tape_error(errno.EACCES, f"{self.name}: cannot {what}: write-protected")
+
+    @property
+    def write_protected(self) -> bool:
+        """Whether the volume, or this open, is write-protected."""
+        return self.volume.write_protected or self.options.write_protect
+
+    # -- ioctl ---------------------------------------------------------------------------
+
+    def ioctl(self, op: int, count: int) -> int:
+        """Perform MTIOCTOP ``op`` with ``count``; returns ``count`` (MTTELL: the position)."""
+        handler = self._ops.get(op)
+        if handler is None:
+            raise tape_error(errno.ENOSYS, f"{self.name}: tape operation {op} is not supported")
+        if op not in (
+            MtOp.MTLOAD,
+            MtOp.MTNOP,
+            MtOp.MTOFFL,
+            MtOp.MTUNLOAD,
+            MtOp.MTLOCK,
+            MtOp.MTUNLOCK,
+        ):
+            self._require_medium()
+        if self._last is _Last.WRITE and op in _MARK_BEFORE and self.loaded:
+            self.write_filemarks(1)  # st finishes the file before moving away from it
+            if op in (MtOp.MTBSF, MtOp.MTBSFM):
+                count += 1
+        if op not in _KEEP_WRITING:
+            self._last = _Last.OTHER
+            self.at_eod = False
+        result = handler(count)
+        return result if op == MtOp.MTTELL else count
+
+    def _rewind_op(self, _count: int) -> int:
+        self.rewind()
+        return 0
+
+    def _unload(self, _count: int) -> int:
+        if self.loaded:
+            self.rewind()
+        self.drive.loaded = False
+        self.drive.fileno = self.drive.blkno = UNKNOWN
+        return 0
+
+    def _load(self, _count: int) -> int:
+        self.drive.loaded = True
+        self.rewind()
+        return 0
+
+    def _end_of_media(self, _count: int) -> int:
+        self.space_to_end()
+        return 0
+
+    def _erase(self, _count: int) -> int:
+        self._require_writable_op("erase")
+        self.image.cut(self.drive.position)
+        return 0
+
+    def _set_block_size(self, count: int) -> int:
+        if not 0 <= count <= self.image.format.max_record:
+            raise tape_error(errno.EINVAL, f"{self.name}: block size {count} is out of range")
+        self.drive.block_size = count
+        return count
+
+    def _set_density(self, count: int) -> int:
+        if not 0 <= count <= 0xFF:
+            raise tape_error(errno.EINVAL, f"{self.name}: density code {count} is out of range")
+        self.volume.density = count
+        return count
+
+    def _set_compression(self, count: int) -> int:
+        if count not in (0, 1):
+            raise tape_error(errno.EINVAL, f"{self.name}: compression must be 0 or 1")
+        self.drive.compression = bool(count)
+        return count
+
+    # -- status, close ---------------------------------------------------------------------
+
+    def status(self) -> DriveStatus:
+        """Return ``struct mtget`` as ``st`` fills it."""
+        drive = self.drive
+        if not self.loaded:
+            return DriveStatus(
+                MT_ISSCSI2,
+                0,
+                drive.block_size,
+                self.volume.density,
+                GeneralStatus.DR_OPEN | GeneralStatus.IM_REP_EN,
+                0,
+                UNKNOWN,
+                UNKNOWN,
+            )
+        gstat = GeneralStatus.ONLINE | GeneralStatus.IM_REP_EN
+        gstat |= _DENSITY_BITS.get(self.volume.density, GeneralStatus.NONE)
+        if drive.fileno == 0 and drive.blkno == 0:
+            gstat |= GeneralStatus.BOT
+        elif drive.blkno == 0 and drive.fileno > 0:
+            gstat |= GeneralStatus.EOF
+        if self.at_eod:
+            gstat |= GeneralStatus.EOD
+        if self.write_protected:
+            gstat |= GeneralStatus.WR_PROT
+        cap = self.volume.capacity
+        if cap and self.image.index.offset(drive.position) >= self._early_warning_point():
+            gstat |= GeneralStatus.EOT
+        return DriveStatus(
+            MT_ISSCSI2,
+            0,
+            drive.block_size,
+            self.volume.density,
+            gstat,
+            0,
+            drive.fileno,
+            drive.blkno,
+        )
+
+    def tell(self) -> int:
+        """Return the logical object number (MTIOCPOS)."""
+        self._require_medium()
+        return self.drive.position
+
+    def seek(self, offset: int, whence: int) -> int:
+        """Tapes cannot ``lseek``: ESPIPE (clients then use tape operations)."""
+        raise tape_error(errno.ESPIPE, f"{self.name}: a tape cannot seek by bytes")
+
+    def close(self) -> None:
+        """Finish the file if the last operation was a write, rewind/unload as opened, save."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self.loaded and self._last is _Last.WRITE:
+                self.write_filemarks(1)
+            if self.loaded and self.options.unload_on_close:
+                self._unload(0)
+            elif self.loaded and self.options.rewind_on_close:
+                self.rewind()
+        finally:
+            self._on_close(self)
+
+    @property
+    def loaded(self) -> bool:
+        """Whether a medium is loaded."""
+        return self.drive.loaded
+
+    def _require_medium(self) -> None:
+        if self._closed:
+            raise tape_error(errno.EBADF, f"{self.name}: device is closed")
+        if not self.drive.loaded:
+            raise tape_error(errno.ENOMEDIUM, f"{self.name}: no medium loaded")
+
+
+def _nothing(_count: int) -> int:
+    return 0

@@ -1,0 +1,60 @@
+"""What a tape-image format provides to :class:`devices.formats.image.TapeImage`.
+
+A format knows how objects are laid out in bytes: it scans an image into an
+:class:`~devices.formats.index.ObjectIndex`, frames a record or a filemark for writing, and reads
+a record's data back. Everything else (positions, truncation, capacity) is format-independent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from devices.formats.index import ObjectIndex
+from devices.storage import Storage
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    """How a scan ended.
+
+    Attributes:
+        problem: ``None`` for a clean image; else one line saying what stopped the scan.
+        torn: the problem is an incomplete object at the physical end (a write cut short);
+            it may be cut off. A corrupt object followed by more bytes is not torn.
+    """
+
+    problem: str | None = None
+    torn: bool = False
+
+
+class TapeFormat(Protocol):
+    """A tape-image layout."""
+
+    name: str
+    max_record: int
+    """Largest record the format can hold."""
+    headroom: int
+    """Bytes reserved before a record's data in a framing buffer (for its header)."""
+    tailroom: int
+    """Bytes reserved after a record's data in a framing buffer (padding, trailer)."""
+
+    def scan(self, storage: Storage, index: ObjectIndex) -> ScanResult:
+        """Index every object from the start of ``storage``; set ``index.end``."""
+        ...
+
+    def frame(self, buffer: bytearray, length: int) -> memoryview:
+        """Frame the record at ``buffer[headroom:headroom+length]``; return the bytes to write."""
+        ...
+
+    def record_size(self, length: int) -> int:
+        """Return the bytes a record of ``length`` data bytes takes in the image."""
+        ...
+
+    def filemark(self) -> bytes:
+        """Return the bytes of one filemark."""
+        ...
+
+    def read_record(self, storage: Storage, index: ObjectIndex, i: int, buffer: memoryview) -> int:
+        """Read record ``i``'s data into ``buffer`` (at least its length); returns the length."""
+        ...

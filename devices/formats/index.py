@@ -1,0 +1,160 @@
+"""The object index of a tape image: where every record and filemark starts.
+
+A tape image is a sequence of *objects* (data records and filemarks). The index keeps, for object
+``i``, its byte offset and its length (with filemarks and bad records encoded in the length), plus
+the sorted object numbers of the filemarks, so that spacing over files is a binary search and
+reading record ``i`` is one positioned read. Object numbers are also the SCSI logical positions
+that MTSEEK and MTIOCPOS use.
+
+The index is saved beside its image and trusted only while the image's size, modification time
+and inode are what they were when it was saved; otherwise the image is scanned again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from array import array
+from bisect import bisect_left
+from dataclasses import dataclass
+
+from construct import Bytes, Const, Int64sl, Int64ul, Struct
+
+log = logging.getLogger(__name__)
+
+FILEMARK = -1
+"""Length code of a filemark. Good records store their length (>= 0); bad ones ``-2 - length``."""
+
+_HEADER = Struct(
+    "magic" / Const(b"RMTDIDX1"),
+    "image_size" / Int64ul,
+    "image_mtime_ns" / Int64ul,
+    "image_inode" / Int64ul,
+    "end" / Int64ul,
+    "count" / Int64ul,
+    "marks" / Int64ul,
+    "reserved" / Bytes(8),
+)
+_HEADER_SIZE = _HEADER.sizeof()
+_ITEM = Int64sl.sizeof()
+
+
+@dataclass(frozen=True, slots=True)
+class ImageIdentity:
+    """What identifies one version of an image file: its size, mtime and inode."""
+
+    size: int
+    mtime_ns: int
+    inode: int
+
+    @classmethod
+    def of(cls, path: str) -> ImageIdentity:
+        """Stat ``path`` and return its identity."""
+        st = os.stat(path)
+        return cls(st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+class ObjectIndex:
+    """Offsets and lengths of a tape image's objects, and where its filemarks are."""
+
+    def __init__(self) -> None:
+        self.offsets = array("q")
+        self.lengths = array("q")
+        self.marks = array("q")
+        self.end = 0
+        """Byte offset just past the last object: where the next object is written."""
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def add_record(self, offset: int, length: int, bad: bool = False) -> None:
+        """Append a data record of ``length`` bytes starting at ``offset``."""
+        self.offsets.append(offset)
+        self.lengths.append(-2 - length if bad else length)
+
+    def add_filemark(self, offset: int) -> None:
+        """Append a filemark starting at ``offset``."""
+        self.marks.append(len(self.lengths))
+        self.offsets.append(offset)
+        self.lengths.append(FILEMARK)
+
+    def is_filemark(self, i: int) -> bool:
+        """Return whether object ``i`` is a filemark."""
+        return self.lengths[i] == FILEMARK
+
+    def is_bad(self, i: int) -> bool:
+        """Return whether object ``i`` is a bad-data record."""
+        return self.lengths[i] < FILEMARK
+
+    def record_length(self, i: int) -> int:
+        """Return the data length of record ``i`` (good or bad)."""
+        code = self.lengths[i]
+        return code if code >= 0 else -2 - code
+
+    def offset(self, i: int) -> int:
+        """Return the byte offset of object ``i``, or the end offset for ``i == len``."""
+        return self.offsets[i] if i < len(self.offsets) else self.end
+
+    def marks_before(self, i: int) -> int:
+        """Return how many filemarks lie before object ``i``."""
+        return bisect_left(self.marks, i)
+
+    def truncate(self, i: int) -> None:
+        """Forget objects ``i`` and after; the end becomes object ``i``'s offset."""
+        if i >= len(self.lengths):
+            return
+        self.end = self.offsets[i]
+        del self.offsets[i:]
+        del self.lengths[i:]
+        del self.marks[bisect_left(self.marks, i) :]
+
+    def save(self, path: str, identity: ImageIdentity) -> None:
+        """Write the index to ``path`` atomically, tagged with the image's identity."""
+        header = _HEADER.build(
+            {
+                "image_size": identity.size,
+                "image_mtime_ns": identity.mtime_ns,
+                "image_inode": identity.inode,
+                "end": self.end,
+                "count": len(self.lengths),
+                "marks": len(self.marks),
+                "reserved": bytes(8),
+            }
+        )
+        tmp = f"{path}.tmp{os.getpid()}"
+        with open(tmp, "wb") as out:
+            out.write(header)
+            out.write(memoryview(self.offsets).cast("B"))
+            out.write(memoryview(self.lengths).cast("B"))
+            out.write(memoryview(self.marks).cast("B"))
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str, identity: ImageIdentity) -> ObjectIndex | None:
+        """Read a saved index if it exists and still describes the image; else ``None``."""
+        try:
+            with open(path, "rb") as src:
+                raw = src.read()
+        except OSError:
+            return None
+        try:
+            head = _HEADER.parse(raw[:_HEADER_SIZE])
+        except Exception:  # construct raises many types for a malformed header
+            log.info("%s: unreadable index, rescanning", path)
+            return None
+        if (head.image_size, head.image_mtime_ns, head.image_inode) != (
+            identity.size,
+            identity.mtime_ns,
+            identity.inode,
+        ):
+            return None
+        count, marks = head.count, head.marks
+        if len(raw) != _HEADER_SIZE + _ITEM * (2 * count + marks):
+            return None
+        index = cls()
+        body = memoryview(raw)[_HEADER_SIZE:]
+        index.offsets.frombytes(body[: _ITEM * count])
+        index.lengths.frombytes(body[_ITEM * count : _ITEM * 2 * count])
+        index.marks.frombytes(body[_ITEM * 2 * count :])
+        index.end = head.end
+        return index

@@ -1,0 +1,167 @@
+"""What every device offers its users: operations, status values and the device protocol.
+
+The numbers are Linux's (``/usr/include/linux/mtio.h``, x86-64): the RMT protocol in its version 0
+passes Linux operation codes through unchanged, and ``struct mtget`` is reported in Linux's layout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum, IntFlag
+from typing import Protocol
+
+
+class MtOp(IntEnum):
+    """``struct mtop.mt_op`` codes for the MTIOCTOP ioctl, Linux numbering."""
+
+    MTRESET = 0
+    MTFSF = 1
+    MTBSF = 2
+    MTFSR = 3
+    MTBSR = 4
+    MTWEOF = 5
+    MTREW = 6
+    MTOFFL = 7
+    MTNOP = 8
+    MTRETEN = 9
+    MTBSFM = 10
+    MTFSFM = 11
+    MTEOM = 12
+    MTERASE = 13
+    MTRAS1 = 14
+    MTRAS2 = 15
+    MTRAS3 = 16
+    MTSETBLK = 20
+    MTSETDENSITY = 21
+    MTSEEK = 22
+    MTTELL = 23
+    MTSETDRVBUFFER = 24
+    MTFSS = 25
+    MTBSS = 26
+    MTWSM = 27
+    MTLOCK = 28
+    MTUNLOCK = 29
+    MTLOAD = 30
+    MTUNLOAD = 31
+    MTCOMPRESSION = 32
+    MTSETPART = 33
+    MTMKPART = 34
+    MTWEOFI = 35
+
+
+class GeneralStatus(IntFlag):
+    """``mt_gstat`` bits (``GMT_*``)."""
+
+    NONE = 0
+    EOF = 0x80000000
+    BOT = 0x40000000
+    EOT = 0x20000000
+    SM = 0x10000000
+    EOD = 0x08000000
+    WR_PROT = 0x04000000
+    ONLINE = 0x01000000
+    D_6250 = 0x00800000
+    D_1600 = 0x00400000
+    D_800 = 0x00200000
+    DR_OPEN = 0x00040000
+    IM_REP_EN = 0x00010000
+    CLN = 0x00008000
+
+
+BytesLike = bytes | bytearray | memoryview
+"""What a write accepts: any contiguous bytes (``collections.abc.Buffer`` is Python 3.12+)."""
+
+MT_ISSCSI2 = 0x72
+"""``mt_type`` of a SCSI-2 tape drive, what Linux ``st`` reports."""
+
+MAX_RECORD = 0x00FFFFFF
+"""Largest record a SIMH image (and a 6-byte SCSI READ/WRITE) can carry: 16 MiB - 1."""
+
+UNKNOWN = -1
+"""File or block number that the drive does not know, as ``st`` reports it."""
+
+
+@dataclass(frozen=True, slots=True)
+class DriveStatus:
+    """The fields of ``struct mtget`` as Linux ``st`` fills them.
+
+    Attributes:
+        mt_type: drive type, ``MT_ISSCSI2`` for tape drives.
+        partition: current partition (``st`` reports it in ``mt_resid``).
+        block_size: fixed block size, 0 for variable-block mode.
+        density: density code (SCSI), 0 for the default.
+        gstat: ``GMT_*`` bits.
+        erreg: soft error count since the last status.
+        fileno: file number, -1 when unknown.
+        blkno: block number within the file, -1 when unknown.
+    """
+
+    mt_type: int
+    partition: int
+    block_size: int
+    density: int
+    gstat: GeneralStatus
+    erreg: int
+    fileno: int
+    blkno: int
+
+    @property
+    def dsreg(self) -> int:
+        """``mt_dsreg``: density code in bits 24-31, block size in bits 0-23."""
+        return ((self.density & 0xFF) << 24) | (self.block_size & 0xFFFFFF)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOptions:
+    """How a device is opened.
+
+    Attributes:
+        write: opened for writing (``O_WRONLY``/``O_RDWR``); write-protected media refuse it.
+        create: a missing image is created blank (``O_CREAT``).
+        nonblock: open even with no medium loaded (``O_NONBLOCK``); I/O then fails.
+        rewind_on_close: rewind when closed, like ``/dev/st0`` (``/dev/nst0`` does not).
+        unload_on_close: rewind and unload when closed.
+        write_protect: refuse writes for this open even if the medium allows them.
+    """
+
+    write: bool = False
+    create: bool = False
+    nonblock: bool = False
+    rewind_on_close: bool = False
+    unload_on_close: bool = False
+    write_protect: bool = False
+
+
+class TapeDevice(Protocol):
+    """A device as the RMT session and ``vmt`` see it: one open of a tape, CD-ROM or file.
+
+    Every method raises ``OSError(errno, message)`` on failure and nothing else.
+    """
+
+    def readinto(self, buffer: memoryview) -> int:
+        """Read like ``read(2)`` on the device: one record on a tape; 0 at a filemark."""
+        ...
+
+    def write(self, data: BytesLike) -> int:
+        """Write like ``write(2)`` on the device: one record on a tape. Returns the count."""
+        ...
+
+    def ioctl(self, op: int, count: int) -> int:
+        """Perform an MTIOCTOP operation (Linux numbering); returns the resulting count."""
+        ...
+
+    def status(self) -> DriveStatus:
+        """Return ``struct mtget`` as MTIOCGET would."""
+        ...
+
+    def tell(self) -> int:
+        """Return the logical block position, as MTIOCPOS would."""
+        ...
+
+    def seek(self, offset: int, whence: int) -> int:
+        """Reposition like ``lseek(2)``; tapes refuse with ESPIPE."""
+        ...
+
+    def close(self) -> None:
+        """Close the device: write a filemark after writing, rewind or unload as opened."""
+        ...

@@ -1,0 +1,203 @@
+"""Spacing and locating on a tape image, with the file and block counters ``st`` keeps.
+
+Positions are object numbers in the image's index (records and filemarks both count, as SCSI
+logical object numbers do). Spacing over files is a binary search in the sorted filemark list,
+so that ``fsf``, ``bsf`` and ``eom`` cost the same on a million-record image as on a small one.
+
+The counters follow ``st_int_ioctl`` in ``drivers/scsi/st.c``: on success they take the values
+st precomputed for the operation; when the operation stops early (a filemark met while spacing
+records, BOT or end of data met while spacing) the operation fails with EIO and the counters say
+what was actually crossed.
+"""
+
+from __future__ import annotations
+
+import errno
+from bisect import bisect_left
+
+from devices.errors import tape_error
+from devices.formats.image import TapeImage
+from devices.interface import UNKNOWN
+from devices.state import DriveState
+
+
+class Positioner:
+    """Moves one drive's position over its image and keeps ``st``'s counters.
+
+    Args:
+        image: the loaded volume.
+        drive: the drive's state; ``position``, ``fileno`` and ``blkno`` are updated in place.
+        name: the image's name, for messages.
+    """
+
+    def __init__(self, image: TapeImage, drive: DriveState, name: str) -> None:
+        self.image = image
+        self.drive = drive
+        self.name = name
+        self.at_eod = False
+        """The last motion met the end of data (``GMT_EOD``)."""
+
+    # -- counters ------------------------------------------------------------------------
+
+    def _step_record(self, new_position: int) -> None:
+        """Move forward over one record."""
+        self.drive.position = new_position
+        if self.drive.blkno >= 0:
+            self.drive.blkno += 1
+
+    def _cross_mark_forward(self, mark: int) -> None:
+        """Move past filemark ``mark`` (reading it)."""
+        self.drive.position = mark + 1
+        self._count_mark_forward()
+
+    def _count_mark_forward(self) -> None:
+        """Count one filemark crossed forward: the next file, at block 0."""
+        if self.drive.fileno >= 0:
+            self.drive.fileno += 1
+        self.drive.blkno = 0
+
+    def _add_files(self, delta: int) -> None:
+        if self.drive.fileno >= 0:
+            self.drive.fileno = max(0, self.drive.fileno + delta)
+
+    def rewind(self) -> None:
+        """Go to BOT: object 0, file 0, block 0."""
+        self.drive.position = 0
+        self.drive.fileno = 0
+        self.drive.blkno = 0
+        self.at_eod = False
+
+    def _fail(self, what: str) -> OSError:
+        return tape_error(errno.EIO, f"{self.name}: {what}")
+
+    # -- files ----------------------------------------------------------------------------
+
+    def space_files(self, count: int) -> int:
+        """MTFSF: move past the ``count``-th filemark ahead; EIO at end of data."""
+        if count < 0:
+            return self.back_files(-count)
+        if count == 0:
+            return 0
+        marks = self.image.index.marks
+        first = bisect_left(marks, self.drive.position)
+        available = len(marks) - first
+        if available >= count:
+            self.drive.position = marks[first + count - 1] + 1
+            self._add_files(count)
+            self.drive.blkno = 0
+            return count
+        self.drive.position = len(self.image)
+        self._add_files(available)
+        self.drive.blkno = 0
+        self.at_eod = True
+        raise self._fail(f"end of data after {available} of {count} filemarks")
+
+    def back_files(self, count: int) -> int:
+        """MTBSF: move to the BOT side of the ``count``-th filemark behind; EIO at BOT."""
+        if count < 0:
+            return self.space_files(-count)
+        if count == 0:
+            return 0
+        marks = self.image.index.marks
+        behind = bisect_left(marks, self.drive.position)
+        if behind >= count:
+            self.drive.position = marks[behind - count]
+            self._add_files(-count)
+            self.drive.blkno = UNKNOWN  # st cannot know how long the previous file is
+            return count
+        self.drive.position = 0
+        self._add_files(-behind)
+        self.drive.blkno = 0
+        raise self._fail(f"beginning of tape after {behind} of {count} filemarks")
+
+    def space_files_to_mark(self, count: int) -> int:
+        """MTFSFM: FSF ``count`` then BSF 1: stand before the ``count``-th filemark ahead."""
+        if count <= 0:
+            return self.back_files_to_mark(-count) if count else 0
+        self.space_files(count)
+        self.back_files(1)
+        return count
+
+    def back_files_to_mark(self, count: int) -> int:
+        """MTBSFM: BSF ``count`` then FSF 1: stand after the ``count``-th filemark behind."""
+        if count <= 0:
+            return self.space_files_to_mark(-count) if count else 0
+        self.back_files(count)
+        self.space_files(1)
+        return count
+
+    def space_to_end(self) -> None:
+        """MTEOM: move to the end of data, counting the files crossed; block unknown."""
+        marks = self.image.index.marks
+        crossed = len(marks) - bisect_left(marks, self.drive.position)
+        self.drive.position = len(self.image)
+        self._add_files(crossed)
+        self.drive.blkno = UNKNOWN
+        self.at_eod = True
+
+    # -- records --------------------------------------------------------------------------
+
+    def space_records(self, count: int) -> int:
+        """MTFSR: skip ``count`` records; EIO past a filemark (crossed) or at end of data."""
+        if count < 0:
+            return self.back_records(-count)
+        index = self.image.index
+        start = self.drive.position
+        marks = index.marks
+        next_mark = bisect_left(marks, start)
+        mark = marks[next_mark] if next_mark < len(marks) else len(index)
+        room = mark - start  # records before the next filemark or the end of data
+        if room >= count:
+            self.drive.position = start + count
+            if self.drive.blkno >= 0:
+                self.drive.blkno += count
+            return count
+        if self.drive.blkno >= 0:
+            self.drive.blkno += room
+        if mark < len(index):
+            self._cross_mark_forward(mark)
+            raise self._fail(f"filemark after {room} of {count} records")
+        self.drive.position = len(index)
+        self.at_eod = True
+        raise self._fail(f"end of data after {room} of {count} records")
+
+    def back_records(self, count: int) -> int:
+        """MTBSR: go back ``count`` records; EIO at a filemark (crossed) or at BOT."""
+        if count < 0:
+            return self.space_records(-count)
+        start = self.drive.position
+        marks = self.image.index.marks
+        before = bisect_left(marks, start)
+        mark = marks[before - 1] if before else -1
+        room = start - mark - 1  # records back to the previous filemark or BOT
+        if room >= count:
+            self.drive.position = start - count
+            if self.drive.blkno >= 0:
+                self.drive.blkno = max(0, self.drive.blkno - count)
+            return count
+        if mark >= 0:
+            self.drive.position = mark
+            self._add_files(-1)
+            self.drive.blkno = UNKNOWN
+            raise self._fail(f"filemark after {room} of {count} records backwards")
+        self.drive.position = 0
+        if self.drive.blkno >= 0:
+            self.drive.blkno = max(0, self.drive.blkno - room)
+        raise self._fail(f"beginning of tape after {room} of {count} records backwards")
+
+    # -- locate ---------------------------------------------------------------------------
+
+    def seek_object(self, target: int) -> int:
+        """MTSEEK: locate logical object ``target``; counters become unknown (0 at BOT)."""
+        if target < 0:
+            raise tape_error(errno.EINVAL, f"{self.name}: negative seek target {target}")
+        end = len(self.image)
+        self.drive.position = min(target, end)
+        if target == 0:
+            self.rewind()
+            return 0
+        self.drive.fileno = self.drive.blkno = UNKNOWN
+        if target > end:
+            self.at_eod = True
+            raise self._fail(f"object {target} is beyond the end of data ({end} objects)")
+        return target

@@ -1,0 +1,149 @@
+"""What lasts between opens of a drive, and who may open it.
+
+The RMT server runs one process per connection, and ``vmt`` one per command, so a drive's
+position, loaded state, block size and the volume's density must survive the process. They are
+kept in a small JSON file beside the image (``vol.tap.rmtd``), written atomically (a temporary
+file, fsync, rename), together with the image's identity: if the image was changed by someone
+else, the saved position no longer means anything and the drive starts at BOT, like a drive that
+sees a new medium.
+
+Only one opener at a time: an exclusive, non-blocking ``flock`` on the image; a second opener
+gets EBUSY, as a second ``open`` of ``/dev/nst0`` does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import errno
+import fcntl
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from devices.errors import tape_error
+from devices.formats.index import ImageIdentity
+
+log = logging.getLogger(__name__)
+
+STATE_SUFFIX = ".rmtd"
+"""The state of ``vol.tap`` is kept in ``vol.tap.rmtd``."""
+
+
+@dataclass
+class VolumeInfo:
+    """Properties of the medium, recorded with the image.
+
+    Attributes:
+        density: SCSI density code (1 = 800 bpi, 2 = 1600, 3 = 6250; 0 = default).
+        capacity: physical end of the medium in bytes of image, 0 for unlimited.
+        early_warning: bytes before ``capacity`` where early warning (EOT) begins.
+        write_protected: the write-protect tab is set.
+    """
+
+    density: int = 0
+    capacity: int = 0
+    early_warning: int = 0
+    write_protected: bool = False
+
+
+@dataclass
+class DriveState:
+    """Where the drive stands, as ``st`` would remember it between opens.
+
+    Attributes:
+        position: logical object number (records and filemarks both count).
+        fileno: file number, -1 when unknown.
+        blkno: block number within the file, -1 when unknown.
+        loaded: a medium is loaded (False after MTOFFL/MTUNLOAD until MTLOAD).
+        block_size: fixed block size, 0 for variable-block mode.
+        compression: the compression setting (recorded, no effect on data).
+    """
+
+    position: int = 0
+    fileno: int = 0
+    blkno: int = 0
+    loaded: bool = True
+    block_size: int = 0
+    compression: bool = False
+
+
+@dataclass
+class SavedState:
+    """Everything saved beside an image."""
+
+    volume: VolumeInfo = field(default_factory=VolumeInfo)
+    drive: DriveState = field(default_factory=DriveState)
+    identity: ImageIdentity | None = None
+
+
+def _from_dict(cls: Any, data: object) -> Any:
+    """Build dataclass ``cls`` from ``data``, ignoring unknown keys and wrong types."""
+    if not isinstance(data, dict):
+        return cls()
+    defaults = cls()
+    values = {}
+    for f in dataclasses.fields(cls):
+        value = data.get(f.name, getattr(defaults, f.name))
+        if type(value) is type(getattr(defaults, f.name)):
+            values[f.name] = value
+    return cls(**values)
+
+
+class StateFile:
+    """The saved state of one image, read and written as a whole."""
+
+    def __init__(self, image_path: str) -> None:
+        self.path = image_path + STATE_SUFFIX
+
+    def load(self) -> SavedState:
+        """Read the saved state; a missing or unreadable file gives the defaults."""
+        try:
+            with open(self.path, encoding="utf-8") as src:
+                data = json.load(src)
+        except FileNotFoundError:
+            return SavedState()
+        except (OSError, ValueError) as exc:
+            log.warning("%s: unreadable state (%s); using defaults", self.path, exc)
+            return SavedState()
+        if not isinstance(data, dict):
+            return SavedState()
+        ident = data.get("identity")
+        identity = None
+        if isinstance(ident, list) and len(ident) == 3 and all(isinstance(v, int) for v in ident):
+            identity = ImageIdentity(*ident)
+        return SavedState(
+            volume=_from_dict(VolumeInfo, data.get("volume")),
+            drive=_from_dict(DriveState, data.get("drive")),
+            identity=identity,
+        )
+
+    def save(self, state: SavedState) -> None:
+        """Write the state atomically: a temporary file, fsync, then rename over the old one."""
+        data = {
+            "volume": dataclasses.asdict(state.volume),
+            "drive": dataclasses.asdict(state.drive),
+            "identity": dataclasses.astuple(state.identity) if state.identity else None,
+        }
+        tmp = f"{self.path}.tmp{os.getpid()}"
+        try:
+            with open(tmp, "w", encoding="utf-8") as out:
+                json.dump(data, out, indent=1)
+                out.write("\n")
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+
+def lock_exclusive(fd: int, name: str) -> None:
+    """Take the one-opener lock on an open image; EBUSY if another opener holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise tape_error(errno.EBUSY, f"{name}: in use by another opener") from None

@@ -1,0 +1,142 @@
+"""Where an image's bytes live: a small interface, and its first implementation, a local file.
+
+Formats read and write only through :class:`Storage`, so that images can later live elsewhere
+(object storage) without touching the drive or the formats. The local implementation works on an
+unbuffered binary file object (one ``read``/``write`` system call per call, no Python buffering),
+remembers the file offset so that sequential appends cost one system call each, and never leaves
+a partly written record behind: a failed write is cut back to where it started.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+from typing import Protocol
+
+from devices.errors import tape_error
+from devices.interface import BytesLike
+
+
+class Storage(Protocol):
+    """Positioned byte storage for one image."""
+
+    name: str
+
+    def size(self) -> int:
+        """Return the number of bytes stored."""
+        ...
+
+    def read_into(self, offset: int, buffer: memoryview) -> int:
+        """Fill ``buffer`` from ``offset``; returns the bytes read (fewer only at the end)."""
+        ...
+
+    def write_at(self, offset: int, data: BytesLike) -> None:
+        """Write all of ``data`` at ``offset`` in one call; on failure nothing is left past it."""
+        ...
+
+    def truncate(self, size: int) -> None:
+        """Cut the storage to ``size`` bytes."""
+        ...
+
+    def sync(self) -> None:
+        """Make what was written durable."""
+        ...
+
+    def close(self) -> None:
+        """Release the storage."""
+        ...
+
+
+class FileStorage:
+    """A :class:`Storage` over a local file opened unbuffered."""
+
+    def __init__(self, name: str, file: io.FileIO, writable: bool) -> None:
+        self.name = name
+        self._file = file
+        self.writable = writable
+        """Opened for writing."""
+        self._offset = 0  # where the OS file offset stands, to skip needless seeks
+        self._size = file.seek(0, os.SEEK_END)
+        self._offset = self._size
+
+    @classmethod
+    def open(cls, path: str, writable: bool, create: bool = False) -> FileStorage:
+        """Open ``path``; raises ``OSError`` from the system (ENOENT, EACCES, EISDIR...)."""
+        mode = os.O_RDWR | (os.O_CREAT if create else 0) if writable else os.O_RDONLY
+        fd = os.open(path, mode, 0o666)
+        try:
+            file = open(fd, "r+b" if writable else "rb", buffering=0)  # noqa: SIM115 (owned here)
+        except BaseException:
+            os.close(fd)
+            raise
+        return cls(path, file, writable)
+
+    def fileno(self) -> int:
+        """Return the file descriptor (for locking)."""
+        return self._file.fileno()
+
+    def size(self) -> int:
+        """Return the file's size as this storage last wrote or found it."""
+        return self._size
+
+    def _seek(self, offset: int) -> None:
+        if offset != self._offset:
+            self._file.seek(offset)
+            self._offset = offset
+
+    def read_into(self, offset: int, buffer: memoryview) -> int:
+        """Fill ``buffer`` from ``offset`` (looping over short reads); returns the count."""
+        self._seek(offset)
+        total = 0
+        wanted = len(buffer)
+        try:
+            while total < wanted:
+                got = self._file.readinto(buffer[total:])
+                if not got:
+                    break
+                total += got
+        finally:
+            self._offset = offset + total
+        return total
+
+    def write_at(self, offset: int, data: BytesLike) -> None:
+        """Write ``data`` at ``offset`` with one ``write`` call; undo a partial write."""
+        if not self.writable:
+            raise tape_error(errno.EBADF, f"{self.name}: not opened for writing")
+        view = memoryview(data)
+        self._seek(offset)
+        try:
+            written = self._file.write(view)
+        except OSError:
+            self._undo(offset)
+            raise
+        if written != len(view):  # a short write: the disk filled up mid-record
+            self._undo(offset)
+            raise tape_error(errno.ENOSPC, f"{self.name}: no space left on device")
+        self._offset = offset + written
+        self._size = max(self._size, self._offset)
+
+    def _undo(self, offset: int) -> None:
+        """Cut off whatever a failed write left past ``offset``; keep the image valid."""
+        self._offset = -1  # unknown after a failure: seek again next time
+        try:
+            self._file.truncate(offset)
+            self._size = offset
+        except OSError:
+            self._size = self._file.seek(0, os.SEEK_END)
+            self._offset = self._size
+
+    def truncate(self, size: int) -> None:
+        """Cut the file to ``size`` bytes."""
+        self._file.truncate(size)
+        self._size = size
+
+    def sync(self) -> None:
+        """``fsync`` the file."""
+        if self.writable:
+            os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        """Close the file."""
+        self._file.close()
