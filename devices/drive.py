@@ -420,15 +420,16 @@ class VirtualTapeDrive(Positioner):
         """Finish the file if the last operation was a write, rewind/unload as opened, save."""
         if self._closed:
             return
-        self._closed = True
         try:
             if self.loaded and self._last is _Last.WRITE:
+                self._last = _Last.OTHER  # one attempt only, even if it fails
                 self.write_filemarks(1)
             if self.loaded and self.options.unload_on_close:
                 self._unload(0)
             elif self.loaded and self.options.rewind_on_close:
                 self.rewind()
         finally:
+            self._closed = True
             self._on_close(self)
 
     @property

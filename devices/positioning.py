@@ -34,8 +34,15 @@ class Positioner:
         self.image = image
         self.drive = drive
         self.name = name
-        self.at_eod = False
-        """The last motion met the end of data (``GMT_EOD``)."""
+
+    @property
+    def at_eod(self) -> bool:
+        """The last motion met the end of data (``GMT_EOD``); kept with the drive's state."""
+        return self.drive.at_eod
+
+    @at_eod.setter
+    def at_eod(self, value: bool) -> None:
+        self.drive.at_eod = value
 
     # -- counters ------------------------------------------------------------------------
 

@@ -60,6 +60,7 @@ class DriveState:
         loaded: a medium is loaded (False after MTOFFL/MTUNLOAD until MTLOAD).
         block_size: fixed block size, 0 for variable-block mode.
         compression: the compression setting (recorded, no effect on data).
+        at_eod: the last motion met the end of data (``GMT_EOD``), as st remembers it.
     """
 
     position: int = 0
@@ -68,6 +69,7 @@ class DriveState:
     loaded: bool = True
     block_size: int = 0
     compression: bool = False
+    at_eod: bool = False
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""rmtd: a remote magnetic tape (RMT) server, and ``vmt``, an mt for virtual and remote drives."""
