@@ -1,0 +1,98 @@
+"""Benchmark: index scan rate and positioning time on a generated 1,000,000-record image.
+
+Run: ``python -m bench.positioning [--records N]``. Prints the rate at which a fresh image is
+scanned (records per second) and how long fsf, bsf, eom, seek and tell take once the image has
+been indexed, each on a new open, as ``vmt`` and the RMT server open a drive per command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import struct
+import tempfile
+import time
+
+from devices.formats.image import INDEX_SUFFIX
+from devices.interface import MtOp, OpenOptions
+from devices.vtape import open_tape_image
+
+RECORD = 16
+PER_FILE = 1000
+
+
+def make_image(path: str, records: int) -> None:
+    """Write ``records`` records of 16 bytes, a filemark after every 1000, straight to disk."""
+    word = struct.pack("<I", RECORD)
+    record = word + bytes(RECORD) + word
+    mark = bytes(4)
+    chunk = (record * PER_FILE) + mark
+    with open(path, "wb") as out:
+        for _ in range(records // PER_FILE):
+            out.write(chunk)
+        out.write(record * (records % PER_FILE))
+
+
+def _open_time(path: str) -> float:
+    """Seconds to open ``path`` with no saved index: the scan. Saves the index."""
+    if os.path.exists(path + INDEX_SUFFIX):
+        os.unlink(path + INDEX_SUFFIX)
+    start = time.perf_counter()
+    drive = open_tape_image(path, OpenOptions())
+    elapsed = time.perf_counter() - start
+    drive.close()  # saves the index
+    return elapsed
+
+
+def positioning(path: str, records: int) -> dict[str, float]:
+    """Milliseconds for open + operation + close, with the index already saved."""
+    results: dict[str, float] = {}
+    files = records // PER_FILE
+    operations: list[tuple[str, MtOp, int]] = [
+        ("rewind", MtOp.MTREW, 0),
+        (f"fsf {files // 2}", MtOp.MTFSF, files // 2),
+        ("eom", MtOp.MTEOM, 0),
+        (f"bsf {files * 3 // 10}", MtOp.MTBSF, files * 3 // 10),
+        (f"seek {records * 9 // 10}", MtOp.MTSEEK, records * 9 // 10),
+        ("fsr 99", MtOp.MTFSR, 99),
+    ]
+    for name, op, count in operations:
+        start = time.perf_counter()
+        drive = open_tape_image(path, OpenOptions())
+        drive.ioctl(op, count)
+        drive.close()
+        results[name] = (time.perf_counter() - start) * 1000
+    start = time.perf_counter()
+    drive = open_tape_image(path, OpenOptions())
+    drive.tell()
+    drive.close()
+    results["tell"] = (time.perf_counter() - start) * 1000
+    return results
+
+
+def main() -> None:
+    """Generate the image, measure, print."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "bench.tap")
+        make_image(path, args.records)
+        size = os.path.getsize(path)
+        print(f"image: {args.records:,} records, {size / 1e6:.1f} MB")
+        best = min(_open_time(path) for _ in range(args.repeats))
+        print(
+            f"scan (open, no saved index): {best * 1000:8.1f} ms   "
+            f"{args.records / best / 1e6:6.2f} M records/s"
+        )
+        start = time.perf_counter()
+        drive = open_tape_image(path, OpenOptions())
+        drive.close()
+        print(f"open with saved index:       {(time.perf_counter() - start) * 1000:8.1f} ms")
+        for name, ms in positioning(path, args.records).items():
+            print(f"open + {name:<12} + close:  {ms:8.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Sample tape images and the script that builds them."""
