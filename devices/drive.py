@@ -245,17 +245,19 @@ class VirtualTapeDrive(Positioner):
         return size
 
     def _reserve(self, length: int) -> None:
-        """Make room for a record at the position: cut the tape there, apply capacity rules."""
-        self.image.cut(self.drive.position)
+        """Apply the capacity rules to a record at the position, then cut the tape there.
+
+        A refused write changes nothing: the data after the position survives it.
+        """
         cap = self.volume.capacity
-        if not cap:
-            return
-        end = self.image.end_offset
-        if end + self.image.record_size(length) > cap:
-            raise tape_error(errno.ENOSPC, f"{self.name}: physical end of medium")
-        if self._refuse_next_write and end >= self._early_warning_point():
-            self._refuse_next_write = False
-            raise tape_error(errno.ENOSPC, f"{self.name}: end of medium (early warning)")
+        if cap:
+            end = self.image.index.offset(self.drive.position)  # where the record would start
+            if end + self.image.record_size(length) > cap:
+                raise tape_error(errno.ENOSPC, f"{self.name}: physical end of medium")
+            if self._refuse_next_write and end >= self._early_warning_point():
+                self._refuse_next_write = False
+                raise tape_error(errno.ENOSPC, f"{self.name}: end of medium (early warning)")
+        self.image.cut(self.drive.position)
 
     def _after_record(self) -> None:
         self.at_eod = False
@@ -301,7 +303,12 @@ class VirtualTapeDrive(Positioner):
     # -- ioctl ---------------------------------------------------------------------------
 
     def ioctl(self, op: int, count: int) -> int:
-        """Perform MTIOCTOP ``op`` with ``count``; returns ``count`` (MTTELL: the position)."""
+        """Perform MTIOCTOP ``op`` with ``count``; returns ``count`` (MTTELL: the position).
+
+        The count returned is the one asked for, even when a filemark written first makes BSF
+        and BSFM cross one mark more (``st`` adjusts only its own copy of the count).
+        """
+        requested = count
         handler = self._ops.get(op)
         if handler is None:
             raise tape_error(errno.ENOSYS, f"{self.name}: tape operation {op} is not supported")
@@ -322,7 +329,7 @@ class VirtualTapeDrive(Positioner):
             self._last = _Last.OTHER
             self.at_eod = False
         result = handler(count)
-        return result if op == MtOp.MTTELL else count
+        return result if op == MtOp.MTTELL else requested
 
     def _rewind_op(self, _count: int) -> int:
         self.rewind()

@@ -199,7 +199,7 @@ def parse_device_spec(
         if _meant_as_qualifier(segments[cut - 1], left, consumed):
             raise DevSpecError(f"unknown qualifier /{segments[cut - 1]}")
     name = "/".join(segments[:cut])
-    if not name or name.endswith("/") and consumed:
+    if not name or (name.endswith("/") and consumed):
         raise DevSpecError(f"no device name in {text!r}")
     qualifiers, given = apply_qualifiers(segments[cut:], base, max_block)
     return DeviceSpec(name, qualifiers, given)

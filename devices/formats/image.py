@@ -141,8 +141,8 @@ class TapeImage:
 
     def save_index(self, path: str | None) -> None:
         """Save the index beside the image if it changed; a failure only costs a rescan."""
-        if not path or not self._dirty:
-            return
+        if not path or not self._dirty or self.problem:
+            return  # an index cannot say why the data ends early: rescan corrupt images
         try:
             self.storage.sync()
             self.index.save(path + INDEX_SUFFIX, ImageIdentity.of(path))

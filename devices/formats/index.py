@@ -12,6 +12,7 @@ and inode are what they were when it was saved; otherwise the image is scanned a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from array import array
@@ -122,12 +123,17 @@ class ObjectIndex:
             }
         )
         tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "wb") as out:
-            out.write(header)
-            out.write(memoryview(self.offsets).cast("B"))
-            out.write(memoryview(self.lengths).cast("B"))
-            out.write(memoryview(self.marks).cast("B"))
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as out:
+                out.write(header)
+                out.write(memoryview(self.offsets).cast("B"))
+                out.write(memoryview(self.lengths).cast("B"))
+                out.write(memoryview(self.marks).cast("B"))
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)  # a full disk must not leave a stray temporary file
+            raise
 
     @classmethod
     def load(cls, path: str, identity: ImageIdentity) -> ObjectIndex | None:
