@@ -1,0 +1,67 @@
+"""A plain file served as GNU rmt serves it: bytes and ``lseek``, no tape operations.
+
+Clients such as ``tar -f host:/backups/a.tar`` open ordinary files through RMT. Reads and
+writes are single system calls (a read returns what one ``read(2)`` returns), ``lseek`` works,
+and tape operations fail with ENOTTY, which is how clients learn to fall back to ``lseek``.
+Rewind is the one exception: it is ``lseek(fd, 0, SEEK_SET)``, so ``mt rewind`` on a file works.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from devices.errors import tape_error
+from devices.interface import BytesLike, DriveStatus, MtOp
+
+
+class PlainFile:
+    """One open plain file.
+
+    Args:
+        path: the file's path.
+        flags: ``os.open`` flags (access mode, O_CREAT, O_TRUNC, O_APPEND, O_EXCL).
+    """
+
+    def __init__(self, path: str, flags: int) -> None:
+        self.name = path
+        # Only the flags that mean something for a served file; never O_NOCTTY games etc.
+        allowed = os.O_ACCMODE | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_EXCL | os.O_NONBLOCK
+        self._fd = os.open(path, (flags & allowed) | os.O_CLOEXEC, 0o666)
+
+    def fileno(self) -> int:
+        """The file descriptor."""
+        return self._fd
+
+    def readinto(self, buffer: memoryview) -> int:
+        """One ``read(2)`` into ``buffer``."""
+        return os.readv(self._fd, [buffer])
+
+    def write(self, data: BytesLike) -> int:
+        """One ``write(2)`` of ``data``."""
+        return os.write(self._fd, data)
+
+    def ioctl(self, op: int, count: int) -> int:
+        """Rewind seeks to 0; every other tape operation fails with ENOTTY."""
+        if op == MtOp.MTREW:
+            os.lseek(self._fd, 0, os.SEEK_SET)
+            return count
+        raise tape_error(errno.ENOTTY, f"{self.name}: not a tape")
+
+    def status(self) -> DriveStatus:
+        """A plain file has no tape status: ENOTTY."""
+        raise tape_error(errno.ENOTTY, f"{self.name}: not a tape")
+
+    def tell(self) -> int:
+        """The file offset."""
+        return os.lseek(self._fd, 0, os.SEEK_CUR)
+
+    def seek(self, offset: int, whence: int) -> int:
+        """``lseek(2)``."""
+        return os.lseek(self._fd, offset, whence)
+
+    def close(self) -> None:
+        """Close the file (once)."""
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            os.close(fd)

@@ -1,0 +1,91 @@
+"""Byte-stream reads over a tape drive (the /STREAM qualifier).
+
+A client that reads with any count gets the bytes of the current tape file as a stream: a read
+returns up to its count, gathering whole records and keeping the unread tail of a record for the
+next read, and never crosses a filemark (the read that meets one returns 0, as on the drive).
+Writes, tape operations and status go straight to the drive; any tape operation drops a kept
+tail, since the drive has moved.
+
+Records that fit are read straight into the caller's buffer, so the common case (tar reading
+10240-byte records with a 10240-byte count) costs no copy.
+"""
+
+from __future__ import annotations
+
+from devices.drive import VirtualTapeDrive
+from devices.interface import BytesLike, DriveStatus
+
+
+class StreamingTape:
+    """A :class:`~devices.drive.VirtualTapeDrive` whose reads are a byte stream per file."""
+
+    def __init__(self, drive: VirtualTapeDrive) -> None:
+        self.drive = drive
+        self._tail = bytearray()
+        self._tail_start = 0
+
+    def readinto(self, buffer: memoryview) -> int:
+        """Fill ``buffer`` from the current tape file; 0 at a filemark or the end of data."""
+        wanted = len(buffer)
+        got = self._take_tail(buffer)
+        index = self.drive.image.index
+        while got < wanted:
+            position = self.drive.drive.position
+            at_record = position < len(index) and not index.is_filemark(position)
+            if not at_record or index.is_bad(position):
+                if got:
+                    break  # return what we have; the mark (or error) comes next time
+                return self.drive.readinto(buffer)
+            length = index.record_length(position)
+            if length <= wanted - got:
+                got += self.drive.readinto(buffer[got:])
+                continue
+            self._tail = bytearray(length)
+            self.drive.readinto(memoryview(self._tail))
+            self._tail_start = 0
+            got += self._take_tail(buffer[got:])
+        return got
+
+    def _take_tail(self, buffer: memoryview) -> int:
+        left = len(self._tail) - self._tail_start
+        if not left or not len(buffer):
+            return 0
+        count = min(left, len(buffer))
+        start = self._tail_start
+        buffer[:count] = memoryview(self._tail)[start : start + count]
+        self._tail_start += count
+        if self._tail_start == len(self._tail):
+            self._tail = bytearray()
+            self._tail_start = 0
+        return count
+
+    def write(self, data: BytesLike) -> int:
+        """Write one record (or blocks in fixed mode), as the drive does."""
+        self._drop_tail()
+        return self.drive.write(data)
+
+    def ioctl(self, op: int, count: int) -> int:
+        """Perform a tape operation; a kept record tail is dropped."""
+        self._drop_tail()
+        return self.drive.ioctl(op, count)
+
+    def status(self) -> DriveStatus:
+        """The drive's status."""
+        return self.drive.status()
+
+    def tell(self) -> int:
+        """The drive's logical position."""
+        return self.drive.tell()
+
+    def seek(self, offset: int, whence: int) -> int:
+        """Tapes cannot ``lseek`` (ESPIPE)."""
+        return self.drive.seek(offset, whence)
+
+    def close(self) -> None:
+        """Close the drive."""
+        self._drop_tail()
+        self.drive.close()
+
+    def _drop_tail(self) -> None:
+        self._tail = bytearray()
+        self._tail_start = 0
