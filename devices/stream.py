@@ -64,6 +64,15 @@ class StreamingTape:
         self._drop_tail()
         return self.drive.write(data)
 
+    def write_buffer(self, count: int) -> memoryview:
+        """Lend the drive's record buffer for a one-record write (see the drive's method)."""
+        self._drop_tail()
+        return self.drive.write_buffer(count)
+
+    def commit_write(self, count: int) -> int:
+        """Write the record put in :meth:`write_buffer`."""
+        return self.drive.commit_write(count)
+
     def ioctl(self, op: int, count: int) -> int:
         """Perform a tape operation; a kept record tail is dropped."""
         self._drop_tail()

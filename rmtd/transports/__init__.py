@@ -1,0 +1,1 @@
+"""Transports: move bytes between a client and a session (stdio today)."""

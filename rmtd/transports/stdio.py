@@ -1,0 +1,99 @@
+"""The stdio transport: rmtd as a drop-in for ``/etc/rmt``, started by rsh or ssh.
+
+Requests arrive on standard input, replies leave on standard output, nothing else is ever
+written there. Record data moves without intermediate copies: a ``W`` payload is read with
+``readv`` straight into the device's record buffer, and an ``R`` reply goes out with one
+``writev`` of the status line and a view of the data.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+from collections.abc import Sequence
+
+from rmtd.protocol import (
+    CLOSED,
+    NEED_DATA,
+    CommandParser,
+    ErrorReply,
+    ProtocolError,
+    Reply,
+    WriteRequest,
+)
+from rmtd.session import Session
+
+log = logging.getLogger(__name__)
+
+
+def send(fd: int, chunks: Sequence[bytes | bytearray | memoryview]) -> None:
+    """Write every byte of ``chunks`` to ``fd`` (one ``writev``, more on a partial write)."""
+    views = [memoryview(c).cast("B") for c in chunks if len(c)]
+    while views:
+        sent = os.writev(fd, views)
+        while views and sent >= len(views[0]):
+            sent -= len(views[0])
+            views.pop(0)
+        if views and sent:
+            views[0] = views[0][sent:]
+
+
+def _receive_write(
+    session: Session, parser: CommandParser, request: WriteRequest, rfd: int
+) -> Reply | None:
+    """Take a ``W`` payload into the session's buffer; ``None`` if the input ended early."""
+    lent = session.prepare_write(request.count)
+    if isinstance(lent, ErrorReply):
+        parser.discard_payload()
+        return lent
+    got = parser.read_payload_into(lent)
+    while got < request.count:
+        n = os.readv(rfd, [lent[got:]])
+        if n == 0:
+            parser.receive_data(b"")
+            return None
+        parser.payload_received(n)
+        got += n
+    return session.finish_write(request.count, lent)
+
+
+def serve(session: Session, parser: CommandParser, rfd: int = 0, wfd: int = 1) -> int:
+    """Serve one connection on ``rfd``/``wfd`` until the client hangs up.
+
+    Returns:
+        The exit status: 0 when the client closed the connection, 1 after a framing error.
+    """
+    try:
+        while True:
+            try:
+                event = parser.next_event()
+            except ProtocolError as exc:
+                log.warning("protocol error: %s", exc)
+                send(wfd, exc.reply().chunks())
+                return 1
+            if event is NEED_DATA:
+                buffer = parser.get_buffer()
+                n = os.readv(rfd, [buffer])
+                parser.buffer_updated(n)
+                if n == 0:
+                    parser.receive_data(b"")
+                continue
+            if event is CLOSED:
+                return 0
+            if isinstance(event, WriteRequest):
+                reply = _receive_write(session, parser, event, rfd)
+                if reply is None:
+                    continue  # the parser reports the truncated payload next
+            else:
+                reply = session.handle(event)
+            send(wfd, reply.chunks())
+    except BrokenPipeError:
+        log.info("client went away")
+        return 0
+    except OSError as exc:
+        if exc.errno in (errno.ECONNRESET, errno.EPIPE):
+            return 0
+        raise
+    finally:
+        session.close_device()
