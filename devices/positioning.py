@@ -63,6 +63,17 @@ class Positioner:
             self.drive.fileno += 1
         self.drive.blkno = 0
 
+    def _back_blocks(self, count: int) -> None:
+        """Count ``count`` records crossed backwards; a block number would go below 0: unknown.
+
+        That happens only when the counter was already off (FSF stopped by the end of data
+        sets it to 0 wherever the file's records end); inventing block 0 would report BOT or
+        EOF at a position that is neither.
+        """
+        if self.drive.blkno >= 0:
+            left = self.drive.blkno - count
+            self.drive.blkno = left if left >= 0 else UNKNOWN
+
     def _add_files(self, delta: int) -> None:
         if self.drive.fileno >= 0:
             self.drive.fileno = max(0, self.drive.fileno + delta)
@@ -179,8 +190,7 @@ class Positioner:
         room = start - mark - 1  # records back to the previous filemark or BOT
         if room >= count:
             self.drive.position = start - count
-            if self.drive.blkno >= 0:
-                self.drive.blkno = max(0, self.drive.blkno - count)
+            self._back_blocks(count)
             return count
         if mark >= 0:
             self.drive.position = mark
@@ -188,8 +198,7 @@ class Positioner:
             self.drive.blkno = UNKNOWN
             raise self._fail(f"filemark after {room} of {count} records backwards")
         self.drive.position = 0
-        if self.drive.blkno >= 0:
-            self.drive.blkno = max(0, self.drive.blkno - room)
+        self._back_blocks(room)
         raise self._fail(f"beginning of tape after {room} of {count} records backwards")
 
     # -- locate ---------------------------------------------------------------------------
