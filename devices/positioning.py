@@ -106,7 +106,7 @@ class Positioner:
             return count
         self.drive.position = len(self.image)
         self._add_files(available)
-        self.drive.blkno = 0
+        self.drive.blkno = UNKNOWN  # st: the blank check leaves the block number unknown
         self.at_eod = True
         raise self._fail(f"end of data after {available} of {count} filemarks")
 

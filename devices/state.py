@@ -114,7 +114,7 @@ class StateFile:
             return SavedState()
         ident = data.get("identity")
         identity = None
-        if isinstance(ident, list) and len(ident) == 3 and all(isinstance(v, int) for v in ident):
+        if isinstance(ident, list) and len(ident) == 4 and all(isinstance(v, int) for v in ident):
             identity = ImageIdentity(*ident)
         return SavedState(
             volume=_from_dict(VolumeInfo, data.get("volume")),

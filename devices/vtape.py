@@ -142,9 +142,14 @@ def _open_locked(
     def finish(drive: VirtualTapeDrive) -> None:
         try:
             image.save_index(path)
-            state_file.save(
-                SavedState(volume=drive.volume, drive=drive.drive, identity=ImageIdentity.of(path))
-            )
+            state = SavedState(drive.volume, drive.drive, ImageIdentity.of(path))
+            try:
+                state_file.save(state)
+            except OSError as exc:
+                if options.write:
+                    raise
+                # A read-only open of an image on a read-only share must still close cleanly.
+                log.warning("%s: drive state not saved (%s)", path, exc.strerror)
         finally:
             storage.close()
 

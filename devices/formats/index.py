@@ -19,7 +19,7 @@ from array import array
 from bisect import bisect_left
 from dataclasses import dataclass
 
-from construct import Bytes, Const, Int64sl, Int64ul, Struct
+from construct import Const, Int64sl, Int64ul, Struct
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ _HEADER = Struct(
     "end" / Int64ul,
     "count" / Int64ul,
     "marks" / Int64ul,
-    "reserved" / Bytes(8),
+    "image_ctime_ns" / Int64ul,
 )
 _HEADER_SIZE = _HEADER.sizeof()
 _ITEM = Int64sl.sizeof()
@@ -42,17 +42,22 @@ _ITEM = Int64sl.sizeof()
 
 @dataclass(frozen=True, slots=True)
 class ImageIdentity:
-    """What identifies one version of an image file: its size, mtime and inode."""
+    """What identifies one version of an image file: size, mtime, inode and ctime.
+
+    The ctime catches a same-size rewrite within one mtime tick, or one that restored the
+    mtime (``touch -r``): nothing but the kernel sets it.
+    """
 
     size: int
     mtime_ns: int
     inode: int
+    ctime_ns: int
 
     @classmethod
     def of(cls, path: str) -> ImageIdentity:
         """Stat ``path`` and return its identity."""
         st = os.stat(path)
-        return cls(st.st_size, st.st_mtime_ns, st.st_ino)
+        return cls(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
 
 
 class ObjectIndex:
@@ -119,7 +124,7 @@ class ObjectIndex:
                 "end": self.end,
                 "count": len(self.lengths),
                 "marks": len(self.marks),
-                "reserved": bytes(8),
+                "image_ctime_ns": identity.ctime_ns,
             }
         )
         tmp = f"{path}.tmp{os.getpid()}"
@@ -148,10 +153,11 @@ class ObjectIndex:
         except Exception:  # construct raises many types for a malformed header
             log.info("%s: unreadable index, rescanning", path)
             return None
-        if (head.image_size, head.image_mtime_ns, head.image_inode) != (
+        if (head.image_size, head.image_mtime_ns, head.image_inode, head.image_ctime_ns) != (
             identity.size,
             identity.mtime_ns,
             identity.inode,
+            identity.ctime_ns,
         ):
             return None
         count, marks = head.count, head.marks

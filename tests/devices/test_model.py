@@ -127,12 +127,11 @@ class Model:
         if n == 0:
             return
         ahead = self.marks(self.pos, len(self.objects))
-        self.blkno = 0
         if len(ahead) >= n:
-            self.pos = ahead[n - 1] + 1
+            self.pos, self.blkno = ahead[n - 1] + 1, 0
             self.add("fileno", n)
             return
-        self.pos, self.eod = len(self.objects), True
+        self.pos, self.eod, self.blkno = len(self.objects), True, -1
         self.add("fileno", len(ahead))
         raise self.fail(errno.EIO)
 
@@ -218,11 +217,7 @@ class Model:
         return bits | (G.EOD if self.eod else G.NONE)
 
     def check_counters(self) -> None:
-        """While known, the file number says where the position is (a check of the model).
-
-        The block number need not: FSF stopped by the end of data sets it to 0 after the
-        records of the last file, as the spec says.
-        """
+        """While known, the file and block numbers say where the position is."""
         if self.fileno >= 0:
             assert self.fileno == len(self.marks(0, self.pos))
         if self.blkno >= 0:
