@@ -3,9 +3,9 @@
 The session hands :class:`DeviceOpener` the ``O`` request's name and flags and gets a device
 back. Names resolve inside the configured root: ``..`` components and symlinks that lead out
 of it are refused with EACCES before anything is opened or created. The kind is chosen by the
-name: ``.tap`` is a SIMH image served as a tape drive; ``.aws``, ``.het``, ``.iso`` and real
-drives (``/dev/nst*``, ``/dev/st*``) are reserved for later; anything else is a plain file,
-served as GNU rmt serves it.
+name: ``.tap`` is a SIMH image served as a tape drive; ``.iso`` (or the /CD qualifier) a
+read-only CD-ROM; ``.aws``, ``.het`` and real drives (``/dev/nst*``, ``/dev/st*``) are reserved
+for later; anything else is a plain file, served as GNU rmt serves it.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import os
 import re
 from dataclasses import dataclass
 
+from devices.cdrom import CdRom
 from devices.errors import tape_error
 from devices.interface import MtOp, OpenOptions, TapeDevice
 from devices.plainfile import PlainFile
@@ -82,7 +83,11 @@ class DeviceOpener:
         if writing and (self.config.read_only or not spec.qualifiers.write):
             raise tape_error(errno.EROFS, f"{spec.name}: opened read-only")
         lower = spec.name.lower()
-        if spec.qualifiers.cd or lower.endswith(RESERVED_SUFFIXES):
+        if spec.qualifiers.cd or lower.endswith(".iso"):
+            if writing:
+                raise tape_error(errno.EROFS, f"{spec.name}: a CD-ROM is read-only")
+            return CdRom(path)
+        if lower.endswith(RESERVED_SUFFIXES):
             raise tape_error(
                 errno.EMEDIUMTYPE, f"{spec.name}: this kind of image is not served yet"
             )
