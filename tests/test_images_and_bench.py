@@ -31,3 +31,17 @@ def test_positioning_benchmark_runs() -> None:
     assert "image: 5,000 records" in done.stdout
     for name in ("scan", "fsf 2", "eom", "seek 4500", "tell"):
         assert name in done.stdout
+
+
+def test_throughput_benchmark_runs_against_the_c_servers() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.throughput", "--mib", "1", "--repeats", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = done.stdout.splitlines()
+    names = [line.split("  ")[0].strip() for line in lines[2:]]
+    assert names == ["rmtd (file)", "rmtd (.tap)", "rmt-tar", "rmt-dump"]
+    assert all(len(line.split()) >= 5 for line in lines[2:])
