@@ -12,6 +12,7 @@ import errno
 from construct import Int32sl, Int64sl, Struct
 
 from devices.interface import DriveStatus
+from rmtd.protocol.v1 import STATUS_FIELDS
 
 MTGET = Struct(
     "mt_type" / Int64sl,
@@ -45,15 +46,8 @@ def pack_mtget(status: DriveStatus) -> bytes:
     return MTGET.build(mtget_fields(status))
 
 
-_FIELDS = {
-    "T": "mt_type",
-    "D": "mt_dsreg",
-    "E": "mt_erreg",
-    "R": "mt_resid",
-    "F": "mt_fileno",
-    "B": "mt_blkno",
-    "f": "mt_gstat",  # dump's server answers mt_flags with mt_gstat on Linux
-}
+# Linux has no mt_flags or mt_bf: dump's server answers mt_gstat for the one and 0 for the other.
+_LINUX_STAND_INS = {"mt_flags": "mt_gstat"}
 
 
 def status_field(status: DriveStatus, letter: str) -> int:
@@ -62,9 +56,9 @@ def status_field(status: DriveStatus, letter: str) -> int:
     Raises:
         OSError: EINVAL for a letter that names no field.
     """
-    if letter == "b":
-        return 0  # mt_bf, the optimum blocking factor: Linux has none; dump answers 0
-    name = _FIELDS.get(letter)
+    name = STATUS_FIELDS.get(letter)
     if name is None:
         raise OSError(errno.EINVAL, f"unknown status field {letter!r}")
-    return mtget_fields(status)[name]
+    if name == "mt_bf":
+        return 0  # the optimum blocking factor
+    return mtget_fields(status)[_LINUX_STAND_INS.get(name, name)]
