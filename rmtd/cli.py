@@ -1,38 +1,51 @@
-"""``rmtd``: the RMT server on standard input and output, a drop-in for ``/etc/rmt``."""
+"""``rmtd``: the RMT server on standard input and output, a drop-in for ``/etc/rmt``.
+
+This is the composition root: it reads the configuration file (``--config``, else
+``$RMTD_CONFIG``, else ``/etc/rmtd.toml`` when present), lets the command-line options win over
+it, and builds the opener, the named drives and the session from the result.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 import sys
 
 import click
 
+from rmtd.config import DEFAULT_MAX_RECORD, MAX_RECORD_LIMIT, ConfigError, read_config
+from rmtd.drives import DriveStore
 from rmtd.opener import DeviceOpener, OpenerConfig
 from rmtd.protocol import CommandParser
 from rmtd.session import Session, SessionConfig
 from rmtd.transports.stdio import serve
 
+EXIT_CONFIG = 2
+
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="TOML configuration (default: $RMTD_CONFIG, else /etc/rmtd.toml if present).",
+)
+@click.option(
     "--root",
     type=click.Path(file_okay=False, exists=True),
-    help="Resolve every device name inside this directory.",
+    help="Resolve every device name inside this directory (wins over the config's root).",
 )
 @click.option("--read-only", is_flag=True, help="Refuse every open for writing.")
 @click.option(
     "--max-record",
-    type=click.IntRange(1, (1 << 31) - 1),
-    default=0xFFFFFF,
-    show_default=True,
-    help="Largest R/W count accepted.",
+    type=click.IntRange(1, MAX_RECORD_LIMIT),
+    help=f"Largest R/W count accepted.  [default: {DEFAULT_MAX_RECORD}]",
 )
 @click.option(
     "--lseek-order",
     type=click.Choice(["auto", "offset-first", "whence-first"]),
-    default="auto",
-    show_default=True,
-    help="How to read L's two arguments.",
+    help="How to read L's two arguments.  [default: auto]",
 )
 @click.option(
     "--log",
@@ -48,15 +61,25 @@ from rmtd.transports.stdio import serve
     help="Ignored: a login shell's '-c', as other rmt servers accept it.",
 )
 def main(
+    config_file: str | None,
     root: str | None,
     read_only: bool,
-    max_record: int,
-    lseek_order: str,
+    max_record: int | None,
+    lseek_order: str | None,
     log_file: str | None,
     verbose: int,
     login_command: str | None,
 ) -> None:
     """Serve the RMT protocol on standard input and output."""
+    try:
+        config = read_config(config_file, os.environ)
+        overrides = {"root": root, "max_record": max_record, "lseek_order": lseek_order}
+        given = {key: value for key, value in overrides.items() if value is not None}
+        config = dataclasses.replace(config, **given)  # type: ignore[arg-type]
+        drives = DriveStore(config) if config.drives else None
+    except ConfigError as exc:
+        click.echo(f"rmtd: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
     level = logging.WARNING - 10 * min(verbose, 2)
     handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
     logging.basicConfig(
@@ -64,7 +87,13 @@ def main(
         handlers=[handler],
         format="rmtd[%(process)d] %(levelname)s %(name)s: %(message)s",
     )
-    opener = DeviceOpener(OpenerConfig(root=root, read_only=read_only, max_record=max_record))
-    session = Session(opener.open, SessionConfig(lseek_order=lseek_order))  # type: ignore[arg-type]
-    parser = CommandParser(max_record=max_record)
+    opener_config = OpenerConfig(
+        root=config.root,
+        read_only=read_only,
+        max_record=config.max_record,
+        state_dir=config.state_path,
+    )
+    opener = DeviceOpener(opener_config, drives)
+    session = Session(opener.open, SessionConfig(lseek_order=config.lseek_order))
+    parser = CommandParser(max_record=config.max_record)
     sys.exit(serve(session, parser))

@@ -102,6 +102,15 @@ def resolve_operation(word: str) -> MtOperation | str:
     return f'unknown command "{word}"'
 
 
+def looks_like_count(text: str) -> bool:
+    """Whether ``text`` is meant as an mt count (it starts with a digit or a sign).
+
+    Drive names start with a letter, ``_`` or ``$``, so ``vmt unload mua0`` and
+    ``vmt -f DEVICE unload 1`` cannot be confused.
+    """
+    return bool(text) and (text[0].isdigit() or text[0] in "+-")
+
+
 _MULTIPLIERS = {"": 1, "k": 1024, "M": 1024 * 1024, "G": 1024 * 1024 * 1024}
 
 

@@ -37,6 +37,7 @@ are copied once into the caller's record buffer, the rest can be read straight i
 from __future__ import annotations
 
 import errno
+import re
 from typing import Final
 
 from rmtd.protocol.buffer import Buffer, ReceiveBuffer
@@ -55,7 +56,7 @@ __all__ = ["CommandParser"]
 
 
 # Skipped in command position: paxutils master sends "S\n" (PROTOCOL.md §2.1, §13.2).
-_BLANKS: Final = frozenset(b" \t\r\n")
+_BLANKS: Final = re.compile(rb"[ \t\r\n]*")
 
 
 class CommandParser:
@@ -244,8 +245,7 @@ class CommandParser:
     def _start_command(self) -> CommandSpec | None:
         """Skip blanks and read a command letter; None if the buffer ran out first."""
         buf = self._buf
-        while len(buf) and buf.first() in _BLANKS:
-            buf.drop(1)
+        buf.drop_run(_BLANKS)
         if not len(buf):
             return None
         letter = buf.first()

@@ -8,6 +8,7 @@ written there. Record data moves without intermediate copies: a ``W`` payload is
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -70,7 +71,8 @@ def serve(session: Session, parser: CommandParser, rfd: int = 0, wfd: int = 1) -
                 event = parser.next_event()
             except ProtocolError as exc:
                 log.warning("protocol error: %s", exc)
-                send(wfd, exc.reply().chunks())
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    send(wfd, exc.reply().chunks())  # the client may be gone already
                 return 1
             if event is NEED_DATA:
                 buffer = parser.get_buffer()

@@ -1,0 +1,352 @@
+"""The server's TOML configuration, parsed into frozen dataclasses.
+
+``rmtd --config FILE`` (default ``$RMTD_CONFIG``, else ``/etc/rmtd.toml`` when it exists) and
+the ``vmt`` drive commands read the same file::
+
+    root = "/srv/tapes"            # device names resolve inside it (--root wins)
+    max_record = 16777215          # largest R/W count accepted (--max-record wins)
+    lseek_order = "auto"           # or "offset-first", "whence-first" (--lseek-order wins)
+    assist_timeout = 600           # seconds an /ASSIST open waits for an operator
+    state_dir = "/srv/tapes/.rmtd" # runtime drive state and operator requests
+    [drives.mua0]
+    image = "vol001.tap"           # the volume loaded at first, inside root; absent = empty
+    qualifiers = "/nomount/norewind"   # defaults, applied before the client's own
+    [drives.nst0]
+    device = "/dev/nst0"           # a real drive (not served yet: opening it gives ENXIO)
+
+``state_dir`` (default ``<root>/.rmtd``) holds which volume each named drive holds now (the
+config's ``image`` is only the first) and the pending operator requests; clients cannot open
+names inside it. Relative ``root`` and ``state_dir`` are taken from the config file's directory.
+A drive's name matches case-insensitively, with or without a trailing colon (``MUA0:``).
+
+Anything unknown, of the wrong type or out of range is refused with a :class:`ConfigError`
+naming the file, the line and the key. tomllib reports no line for what it parsed, so the
+line is found by scanning the text for the key within its table (:func:`find_line`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, get_args
+
+from rmtd.devspec import Qualifiers, parse_qualifiers
+from rmtd.protocol import LseekOrder
+
+DEFAULT_CONFIG = "/etc/rmtd.toml"
+CONFIG_ENV = "RMTD_CONFIG"
+STATE_DIR_NAME = ".rmtd"
+MAX_RECORD_LIMIT = (1 << 31) - 1
+DEFAULT_MAX_RECORD = 0xFFFFFF
+DRIVE_NAME = re.compile(r"[A-Za-z_$][A-Za-z0-9_$-]*:?\Z")
+"""A drive name: a letter, ``_`` or ``$`` first (so it never reads as an mt count)."""
+
+_TOP_KEYS = ("root", "max_record", "lseek_order", "assist_timeout", "state_dir", "drives")
+_DRIVE_KEYS = ("image", "device", "qualifiers")
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; ``str()`` is one line naming file, line and key."""
+
+
+@dataclass(frozen=True, slots=True)
+class DriveConfig:
+    """One named drive.
+
+    Attributes:
+        name: the drive's name, lower case, without a trailing colon (``mua0``).
+        image: the volume loaded before any ``vmt load``/``unload``, a name inside the root;
+            ``None``: the drive starts empty.
+        device: a real drive's device file (not served yet); ``None`` for a virtual drive.
+        qualifiers: the drive's default qualifiers, applied before the client's own.
+        qualifier_text: the qualifiers as written in the configuration.
+    """
+
+    name: str
+    image: str | None = None
+    device: str | None = None
+    qualifiers: Qualifiers = field(default_factory=Qualifiers)
+    qualifier_text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """The server's settings, from the configuration file and the command line.
+
+    Attributes:
+        root: every device name resolves inside this directory; ``None``: as GNU rmt.
+        max_record: the largest ``R``/``W`` count accepted.
+        lseek_order: how to read ``L``'s two arguments.
+        assist_timeout: seconds an ``/ASSIST`` open waits for an operator to load a volume.
+        state_dir: where runtime drive state and operator requests live; ``None``: the
+            default, ``<root>/.rmtd`` (see :attr:`state_path`).
+        drives: the named drives.
+        source: the file the configuration came from, for messages (``""``: none).
+    """
+
+    root: str | None = None
+    max_record: int = DEFAULT_MAX_RECORD
+    lseek_order: LseekOrder = "auto"
+    assist_timeout: float = 600.0
+    state_dir: str | None = None
+    drives: tuple[DriveConfig, ...] = ()
+    source: str = ""
+
+    @property
+    def state_path(self) -> str | None:
+        """The state directory in effect: ``state_dir``, else ``<root>/.rmtd``, else ``None``."""
+        if self.state_dir is not None:
+            return self.state_dir
+        return os.path.join(self.root, STATE_DIR_NAME) if self.root is not None else None
+
+    def drive(self, name: str) -> DriveConfig | None:
+        """Return the drive ``name`` names (any case, trailing colon or not), or ``None``."""
+        key = drive_key(name)
+        return next((d for d in self.drives if d.name == key), None)
+
+    def check_drives(self) -> None:
+        """Check that named drives have somewhere to live.
+
+        Raises:
+            ConfigError: drives are configured but there is no root (images resolve in it).
+        """
+        if self.drives and self.root is None:
+            where = f"{self.source}: " if self.source else ""
+            raise ConfigError(f"{where}root: named drives need a root (set root or give --root)")
+
+
+def drive_key(name: str) -> str | None:
+    """Normalize a drive name (``MUA0:`` → ``mua0``); ``None`` if it cannot name a drive."""
+    if not DRIVE_NAME.match(name):
+        return None
+    return name.removesuffix(":").lower()
+
+
+def default_config_path(environ: Mapping[str, str]) -> str | None:
+    """The configuration file to read when none is given: ``$RMTD_CONFIG``, else the default."""
+    chosen = environ.get(CONFIG_ENV)
+    if chosen:
+        return chosen
+    return DEFAULT_CONFIG if os.path.exists(DEFAULT_CONFIG) else None
+
+
+def read_config(path: str | None, environ: Mapping[str, str]) -> ServerConfig:
+    """Read the configuration named by ``--config`` (``path``), else the default file, if any.
+
+    Returns:
+        The configuration; the defaults when no file is named and the default is absent.
+
+    Raises:
+        ConfigError: as :func:`load_config`.
+    """
+    chosen = path or default_config_path(environ)
+    return load_config(chosen) if chosen else ServerConfig()
+
+
+def load_config(path: str) -> ServerConfig:
+    """Read and check the configuration file at ``path``.
+
+    Raises:
+        ConfigError: the file cannot be read, is not TOML, or holds a bad setting.
+    """
+    try:
+        with open(path, encoding="utf-8") as src:
+            text = src.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"{path}: cannot read the configuration: {reason}") from None
+    return parse_config(text, path, os.path.dirname(os.path.abspath(path)))
+
+
+def parse_config(text: str, source: str = "<config>", base_dir: str = ".") -> ServerConfig:
+    """Parse configuration ``text``; relative directories are taken from ``base_dir``.
+
+    Raises:
+        ConfigError: the text is not TOML, or holds an unknown key, a wrong type or a bad value.
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    return _Checker(text, source, base_dir).server(data)
+
+
+class _Checker:
+    """Checks parsed TOML, with what it needs to name the line of a bad key."""
+
+    def __init__(self, text: str, source: str, base_dir: str) -> None:
+        self.text = text
+        self.source = source
+        self.base_dir = base_dir
+
+    def fail(self, path: tuple[str, ...], why: str) -> ConfigError:
+        line = find_line(self.text, path)
+        where = f"{self.source}, line {line}" if line else self.source
+        return ConfigError(f"{where}: {'.'.join(path)}: {why}")
+
+    def server(self, data: dict[str, Any]) -> ServerConfig:
+        self.unknown(data, (), _TOP_KEYS)
+        root = self.directory(data, "root", must_exist=True)
+        max_record = self.integer(data, "max_record", DEFAULT_MAX_RECORD, MAX_RECORD_LIMIT)
+        order = data.get("lseek_order", "auto")
+        if order not in get_args(LseekOrder):
+            choices = ", ".join(f'"{c}"' for c in get_args(LseekOrder))
+            raise self.fail(("lseek_order",), f"{order!r} is not one of {choices}")
+        return ServerConfig(
+            root=root,
+            max_record=max_record,
+            lseek_order=order,
+            assist_timeout=self.seconds(data, "assist_timeout", 600.0),
+            state_dir=self.directory(data, "state_dir", must_exist=False),
+            drives=self.drives(data.get("drives", {}), max_record),
+            source=self.source,
+        )
+
+    def unknown(self, table: dict[str, Any], at: tuple[str, ...], known: tuple[str, ...]) -> None:
+        for key in table:
+            if key not in known:
+                raise self.fail((*at, key), f"unknown key (known: {', '.join(known)})")
+
+    def string(self, table: dict[str, Any], at: tuple[str, ...]) -> str | None:
+        value = table.get(at[-1])
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise self.fail(at, f"expected a string, got {_kind(value)}")
+        if not value:
+            raise self.fail(at, "must not be empty")
+        return value
+
+    def directory(self, data: dict[str, Any], key: str, must_exist: bool) -> str | None:
+        value = self.string(data, (key,))
+        if value is None:
+            return None
+        path = os.path.normpath(os.path.join(self.base_dir, os.path.expanduser(value)))
+        if must_exist and not os.path.isdir(path):
+            raise self.fail((key,), f"{value}: not an existing directory")
+        return path
+
+    def integer(self, data: dict[str, Any], key: str, default: int, top: int) -> int:
+        value = data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail((key,), f"expected an integer, got {_kind(value)}")
+        if not 1 <= value <= top:
+            raise self.fail((key,), f"{value} is out of range 1..{top}")
+        return value
+
+    def seconds(self, data: dict[str, Any], key: str, default: float) -> float:
+        value = data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail((key,), f"expected a number of seconds, got {_kind(value)}")
+        if not math.isfinite(value) or value < 0:
+            raise self.fail((key,), f"{value} is not a number of seconds >= 0")
+        return float(value)
+
+    def drives(self, table: object, max_record: int) -> tuple[DriveConfig, ...]:
+        if not isinstance(table, dict):
+            raise self.fail(("drives",), f"expected a table of drives, got {_kind(table)}")
+        drives: dict[str, DriveConfig] = {}
+        for name, entry in table.items():
+            drive = self.drive(name, entry, max_record)
+            if drive.name in drives:
+                raise self.fail(("drives", name), f"drive {drive.name} is named twice")
+            drives[drive.name] = drive
+        return tuple(drives.values())
+
+    def drive(self, name: str, entry: object, max_record: int) -> DriveConfig:
+        at = ("drives", name)
+        key = drive_key(name)
+        if key is None:
+            raise self.fail(at, "not a drive name (a letter, _ or $, then letters, digits, _$-)")
+        if not isinstance(entry, dict):
+            raise self.fail(at, f"expected a table ([drives.{name}]), got {_kind(entry)}")
+        self.unknown(entry, at, _DRIVE_KEYS)
+        image = self.string(entry, (*at, "image"))
+        device = self.string(entry, (*at, "device"))
+        if image is not None and device is not None:
+            raise self.fail((*at, "device"), "a drive has either an image or a device, not both")
+        if image is not None and (os.path.isabs(image) or ".." in image.split("/")):
+            raise self.fail((*at, "image"), f"{image}: must be a name inside root")
+        text = self.string(entry, (*at, "qualifiers")) or ""
+        try:
+            qualifiers = parse_qualifiers(text)
+        except OSError as exc:
+            raise self.fail((*at, "qualifiers"), str(exc.strerror)) from None
+        if qualifiers.blocksize is not None and qualifiers.blocksize > max_record:
+            raise self.fail((*at, "qualifiers"), f"/blocksize exceeds max_record {max_record}")
+        return DriveConfig(key, image, device, qualifiers, text)
+
+
+def _kind(value: object) -> str:
+    kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+    if isinstance(value, dict | list):
+        return "a table" if isinstance(value, dict) else "a list"
+    return f"{kinds.get(type(value), type(value).__name__)} ({value!r})"
+
+
+# -- finding the line of a key ------------------------------------------------------------------
+
+_KEY_PART = re.compile(r'\s*("(?:[^"\\]|\\.)*"|\'[^\']*\'|[A-Za-z0-9_-]+)\s*')
+
+
+def _dotted(text: str) -> tuple[tuple[str, ...], str] | None:
+    """Split a dotted TOML key at the start of ``text``; return its parts and the rest."""
+    parts: list[str] = []
+    rest = text
+    while True:
+        match = _KEY_PART.match(rest)
+        if not match:
+            return None
+        raw = match[1]
+        parts.append(raw[1:-1] if raw[0] in "\"'" else raw)
+        rest = rest[match.end() :]
+        if not rest.startswith("."):
+            return tuple(parts), rest
+        rest = rest[1:]
+
+
+def _line_path(line: str, table: tuple[str, ...]) -> tuple[tuple[str, ...], bool] | None:
+    """The key path a line defines, and whether it is a table header; ``None``: neither."""
+    stripped = line.strip()
+    if stripped.startswith("["):
+        inner = stripped[2:] if stripped.startswith("[[") else stripped[1:]
+        parsed = _dotted(inner)
+        return (parsed[0], True) if parsed and parsed[1].startswith("]") else None
+    parsed = _dotted(stripped)
+    if parsed and parsed[1].startswith("="):
+        return (*table, *parsed[0]), False
+    return None
+
+
+def find_line(text: str, path: tuple[str, ...]) -> int | None:
+    """Return the 1-based line that defines ``path`` (or the closest enclosing key or table).
+
+    A scan, not a parser: it follows ``[table]`` headers and ``key =`` lines (dotted or quoted
+    keys too) and skips multi-line strings well enough for configuration files.
+    """
+    table: tuple[str, ...] = ()
+    best: tuple[int, int] | None = None  # (matched length, line)
+    in_string: str | None = None
+    for number, line in enumerate(text.splitlines(), 1):
+        if in_string is not None:
+            if line.count(in_string) % 2:
+                in_string = None
+            continue
+        found = _line_path(line, table)
+        for quote in ('"""', "'''"):
+            if line.count(quote) % 2:
+                in_string = quote
+        if found is None:
+            continue
+        defined, header = found
+        if header:
+            table = defined
+        if path[: len(defined)] == defined and (best is None or len(defined) > best[0]):
+            best = (len(defined), number)
+            if defined == path:
+                return number
+    return best[1] if best else None

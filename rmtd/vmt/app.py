@@ -1,0 +1,180 @@
+"""``vmt``'s command group and mt's operations, on a local image or a remote drive.
+
+``vmt -f DEVICE OPERATION [COUNT]`` takes mt's operations and spellings and prints ``status``
+as mt-st does, so that scripts written for a real drive work on an image. A DEVICE of the form
+``[user@]host:NAME`` is reached over RMT, through ``--rsh-command`` (default ``$RSH``, else
+``ssh``) running ``--rmt-command`` on the host, as GNU mt does.
+
+Errors are one line on stderr and exit status 1; usage errors exit with 2, as mt does.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+
+import click
+
+from devices.drive import VirtualTapeDrive
+from devices.errors import describe
+from devices.interface import OpenOptions, TapeDevice
+from devices.vtape import open_tape_image
+from rmtd.client import DEFAULT_RMT_COMMAND, RemoteTape, parse_remote
+from rmtd.mtops import (
+    MtOperation,
+    format_status,
+    parse_count,
+    resolve_operation,
+)
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where mt operations go: ``-f``'s device, and how to reach a remote one."""
+
+    device: str | None
+    rsh_command: str
+    rmt_command: str
+
+
+class VmtGroup(click.Group):
+    """The image tools as subcommands; any other word is an mt operation."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Return a subcommand, else a command for the mt operation the word names."""
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            return command
+        operation = resolve_operation(cmd_name)
+        if isinstance(operation, str):
+            ctx.fail(operation)
+        return _operation_command(operation)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """Resolve as click does, keeping the full operation name for abbreviations."""
+        _name, command, rest = super().resolve_command(ctx, args)
+        return command.name if command else None, command, rest
+
+
+@click.group(cls=VmtGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-f",
+    "-t",
+    "--file",
+    "device",
+    envvar="TAPE",
+    metavar="DEVICE",
+    help="The tape image, or [user@]host:DEVICE for a remote drive (default: $TAPE).",
+)
+@click.option(
+    "--rsh-command",
+    envvar="RSH",
+    default="ssh",
+    show_default=True,
+    metavar="COMMAND",
+    help="How to reach a remote host (default: $RSH, else ssh).",
+)
+@click.option(
+    "--rmt-command",
+    default=DEFAULT_RMT_COMMAND,
+    show_default=True,
+    metavar="COMMAND",
+    help="The RMT server to run on a remote host.",
+)
+@click.pass_context
+def main(ctx: click.Context, device: str | None, rsh_command: str, rmt_command: str) -> None:
+    """Control a virtual tape drive as mt does, and make and inspect tape images.
+
+    \b
+    Operations (vmt -f DEVICE OPERATION [COUNT]):
+      status rewind retension offline rewoffl eject weof eof fsf bsf fsr bsr
+      fsfm bsfm eom eod seod tell seek setblk setdensity erase load unload
+      lock unlock compression nop reset
+
+    \b
+    Named drives of the rmtd configuration (--config FILE, default $RMTD_CONFIG):
+      vmt drives | vmt load DRIVE IMAGE | vmt unload DRIVE | vmt requests
+    """  # noqa: D301 (click needs a real \b to keep the list as typed)
+    ctx.obj = Target(device, rsh_command, rmt_command)
+
+
+def _operation_command(operation: MtOperation) -> click.Command:
+    @click.pass_context
+    def run(ctx: click.Context, count: str | None) -> None:
+        run_mt(ctx, operation, count)
+
+    return click.Command(
+        operation.name,
+        callback=run,
+        params=[click.Argument(["count"], required=False)],
+        help=operation.help,
+    )
+
+
+def run_mt(ctx: click.Context, operation: MtOperation, count: str | None) -> None:
+    """Run an mt operation on the device named by ``-f`` or ``$TAPE``."""
+    target: Target = ctx.obj
+    if not target.device:
+        raise click.UsageError("no tape device: use -f DEVICE or set TAPE")
+    number = parse_count(operation, count)
+    with errors_exit(target.device):
+        remote = parse_remote(target.device)
+        if remote is None:
+            options = OpenOptions(write=operation.writes, nonblock=not operation.needs_medium)
+            with open_image(target.device, options) as drive:
+                _perform(drive, operation, number)
+            return
+        flags = os.O_WRONLY if operation.writes else os.O_RDONLY
+        if not operation.needs_medium:
+            flags |= os.O_NONBLOCK
+        tape = RemoteTape.connect(
+            remote, flags, rsh_command=target.rsh_command, rmt_command=target.rmt_command
+        )
+        with tape:
+            _perform(tape, operation, number)
+
+
+def _perform(drive: TapeDevice, operation: MtOperation, count: int) -> None:
+    """Carry out ``operation`` on an open device and print what mt prints."""
+    if operation.op is not None:
+        drive.ioctl(operation.op, count)
+    elif operation.name == "tell":
+        click.echo(f"At block {drive.tell()}.")
+    else:
+        click.echo(format_status(drive.status()), nl=False)
+
+
+@contextmanager
+def errors_exit(name: str) -> Iterator[None]:
+    """Turn an ``OSError`` into a one-line message and exit status 1."""
+    try:
+        yield
+    except OSError as exc:
+        click.echo(f"vmt: {_message(exc, name)}", err=True)
+        sys.exit(EXIT_ERROR)
+
+
+def _message(exc: OSError, name: str) -> str:
+    text = describe(exc)
+    return text if text.startswith(name) else f"{name}: {text}"
+
+
+@contextmanager
+def open_image(image: str, options: OpenOptions) -> Iterator[VirtualTapeDrive]:
+    """Open a local image as a drive; close it after, without hiding the first error."""
+    drive = open_tape_image(image, options)
+    try:
+        yield drive
+    except BaseException:
+        with suppress(OSError):  # the first error is the one worth reporting
+            drive.close()
+        raise
+    drive.close()
