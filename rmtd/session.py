@@ -157,7 +157,9 @@ class Session:
         if op == MtOp.MTTELL:
             return Ack(device.tell())
         device.ioctl(op, request.count)
-        return Ack(request.count)
+        # BSD servers echo the count, but GNU clients take a negative A for a failure
+        # (PROTOCOL.md §3.1) and a negative count is a real request: MTFSF -1 is MTBSF 1.
+        return Ack(max(request.count, 0))
 
     # -- the hot path --------------------------------------------------------------------------
 

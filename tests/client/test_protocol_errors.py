@@ -191,7 +191,7 @@ def test_write_sends_header_and_data_in_one_writev(
         calls.append([bytes(buffer) for buffer in buffers])
         return real_writev(fd, buffers)
 
-    monkeypatch.setattr("rmtd.client.os.writev", writev)
+    monkeypatch.setattr("rmtd.client.connection.os.writev", writev)
     assert connection.write(b"data") == 4
     assert calls == [[b"W4\n", b"data"]]
 
@@ -204,7 +204,7 @@ def test_interrupted_exchange_ends_connection(
     def read(fd: int, size: int) -> bytes:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("rmtd.client.os.read", read)
+    monkeypatch.setattr("rmtd.client.connection.os.read", read)
     with pytest.raises(KeyboardInterrupt):
         connection.open("x", os.O_RDONLY)
     assert_dead(connection)

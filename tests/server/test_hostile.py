@@ -350,6 +350,13 @@ def test_a_huge_payload_cut_short_is_premature_eof(root: Path, idle: Served) -> 
     bounded(done, idle)
 
 
+def test_a_negative_ioctl_count_is_not_a_negative_reply(root: Path) -> None:
+    # MTFSF -2 is MTBSF 2 for st; a GNU client takes A-2 for a failure (PROTOCOL.md §3.1).
+    (root / "v.tap").write_bytes(simh(b"abc", None, b"def", None))
+    done = serve(root, b"Ov.tap/nostream\n0 O_RDONLY\nI1\n2\nI1\n-2\nI4\n1\nR10\nC\n")
+    assert done.out == a(0) + a(2) + a(0) + a(1) + a(3, b"abc") + a(0)
+
+
 # -- endless lines --------------------------------------------------------------------------
 
 
