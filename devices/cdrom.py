@@ -19,11 +19,19 @@ SECTOR = 2048
 
 
 class CdRom:
-    """One read-only open of a CD-ROM image."""
+    """One read-only open of a CD-ROM image.
 
-    def __init__(self, path: str) -> None:
-        self.name = path
-        self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    Args:
+        path: the image file.
+        name: what to call it in error messages (default ``path``).
+    """
+
+    def __init__(self, path: str, name: str | None = None) -> None:
+        self.name = name or path
+        try:
+            self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:  # name the image as the client did, not where it lives
+            raise tape_error(exc.errno or errno.EIO, f"{self.name}: {exc.strerror}") from None
         self._size = os.fstat(self._fd).st_size
         self._offset = 0
 

@@ -21,13 +21,17 @@ class PlainFile:
     Args:
         path: the file's path.
         flags: ``os.open`` flags (access mode, O_CREAT, O_TRUNC, O_APPEND, O_EXCL).
+        name: what to call the file in error messages (default ``path``).
     """
 
-    def __init__(self, path: str, flags: int) -> None:
-        self.name = path
+    def __init__(self, path: str, flags: int, name: str | None = None) -> None:
+        self.name = name or path
         # Only the flags that mean something for a served file; never O_NOCTTY games etc.
         allowed = os.O_ACCMODE | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_EXCL | os.O_NONBLOCK
-        self._fd = os.open(path, (flags & allowed) | os.O_CLOEXEC, 0o666)
+        try:
+            self._fd = os.open(path, (flags & allowed) | os.O_CLOEXEC, 0o666)
+        except OSError as exc:  # name the file as the client did, not where it lives
+            raise tape_error(exc.errno or errno.EIO, f"{self.name}: {exc.strerror}") from None
 
     def fileno(self) -> int:
         """The file descriptor."""

@@ -13,16 +13,15 @@ gets EBUSY, as a second ``open`` of ``/dev/nst0`` does.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import errno
 import fcntl
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from devices.atomic import read_no_follow, write_atomically
 from devices.errors import tape_error
 from devices.formats.index import ImageIdentity
 
@@ -103,8 +102,7 @@ class StateFile:
     def load(self) -> SavedState:
         """Read the saved state; a missing or unreadable file gives the defaults."""
         try:
-            with open(self.path, encoding="utf-8") as src:
-                data = json.load(src)
+            data = json.loads(read_no_follow(self.path))
         except FileNotFoundError:
             return SavedState()
         except (OSError, ValueError) as exc:
@@ -129,18 +127,8 @@ class StateFile:
             "drive": dataclasses.asdict(state.drive),
             "identity": dataclasses.astuple(state.identity) if state.identity else None,
         }
-        tmp = f"{self.path}.tmp{os.getpid()}"
-        try:
-            with open(tmp, "w", encoding="utf-8") as out:
-                json.dump(data, out, indent=1)
-                out.write("\n")
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        text = json.dumps(data, indent=1) + "\n"
+        write_atomically(self.path, [text.encode()])
 
 
 def lock_exclusive(fd: int, name: str) -> None:

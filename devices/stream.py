@@ -3,8 +3,8 @@
 A client that reads with any count gets the bytes of the current tape file as a stream: a read
 returns up to its count, gathering whole records and keeping the unread tail of a record for the
 next read, and never crosses a filemark (the read that meets one returns 0, as on the drive).
-Writes, tape operations and status go straight to the drive; any tape operation drops a kept
-tail, since the drive has moved.
+Writes, tape operations and status go straight to the drive; a tape operation that may move
+the tape drops a kept tail (MTNOP, which ``mt status`` sends, and the other still ones keep it).
 
 Records that fit are read straight into the caller's buffer, so the common case (tar reading
 10240-byte records with a 10240-byte count) costs no copy.
@@ -13,7 +13,12 @@ Records that fit are read straight into the caller's buffer, so the common case 
 from __future__ import annotations
 
 from devices.drive import VirtualTapeDrive
-from devices.interface import BytesLike, DriveStatus
+from devices.interface import BytesLike, DriveStatus, MtOp
+
+_STILL = frozenset(
+    {MtOp.MTNOP, MtOp.MTSETDENSITY, MtOp.MTCOMPRESSION, MtOp.MTLOCK, MtOp.MTUNLOCK, MtOp.MTTELL}
+)
+"""Operations that leave the tape where it is (``mt status`` sends MTNOP first)."""
 
 
 class StreamingTape:
@@ -74,8 +79,9 @@ class StreamingTape:
         return self.drive.commit_write(count)
 
     def ioctl(self, op: int, count: int) -> int:
-        """Perform a tape operation; a kept record tail is dropped."""
-        self._drop_tail()
+        """Perform a tape operation; one that may move the tape drops a kept record tail."""
+        if op not in _STILL:
+            self._drop_tail()
         return self.drive.ioctl(op, count)
 
     def status(self) -> DriveStatus:

@@ -73,12 +73,14 @@ def create_tape_image(path: str, volume: VolumeInfo, exist_ok: bool = False) -> 
     _remove_quietly(path + INDEX_SUFFIX)
 
 
-def open_tape_image(path: str, options: OpenOptions) -> VirtualTapeDrive:
+def open_tape_image(path: str, options: OpenOptions, name: str | None = None) -> VirtualTapeDrive:
     """Open the image at ``path`` as a virtual tape drive.
 
     Args:
         path: the image file.
         options: how to open it (write access, create, rewind or unload on close...).
+        name: what to call the image in error messages (the name the client gave, so that
+            messages do not reveal where the server keeps its files); default ``path``.
 
     Returns:
         The open drive; close it to write the closing filemark and save its state.
@@ -88,32 +90,53 @@ def open_tape_image(path: str, options: OpenOptions) -> VirtualTapeDrive:
             has it, EROFS for a write open of a write-protected volume, ENOMEDIUM when no
             volume is loaded (unless ``nonblock``), and the system's errors.
     """
-    fmt = format_for(path)
-    storage = _open_storage(path, options)
+    label = name or path
+    try:
+        fmt = format_for(path)
+        storage = _open_storage(path, options)
+    except OSError as exc:
+        raise _relabel(exc, path, label) from None
     try:
         lock_exclusive(storage.fileno(), path)
-        return _open_locked(path, fmt, storage, options)
+        drive = _open_locked(path, fmt, storage, options)
+    except OSError as exc:
+        storage.close()
+        raise _relabel(exc, path, label) from None
     except BaseException:
         storage.close()
         raise
+    drive.name = label
+    return drive
+
+
+def _relabel(exc: OSError, path: str, label: str) -> OSError:
+    """The same error, with the image called ``label`` instead of ``path`` in its message."""
+    if label == path or not exc.strerror or path not in exc.strerror:
+        return exc
+    return OSError(exc.errno, exc.strerror.replace(path, label))
 
 
 def _open_storage(path: str, options: OpenOptions) -> FileStorage:
-    """Open the image file; read-write whenever the file allows, so a torn tail can be cut."""
+    """Open the image file: read-write only for a write open (or to create it).
+
+    A read-only open never modifies the image, not even to cut a torn tail: that waits for
+    the next open for writing.
+    """
     exists = os.path.exists(path)
     if not exists and not options.create:
         raise tape_error(errno.ENOENT, f"{path}: no such tape image")
     if exists and os.path.isdir(path):
         raise tape_error(errno.EISDIR, f"{path}: is a directory")
-    if not exists or os.access(path, os.W_OK):
-        try:
-            return FileStorage.open(path, writable=True, create=options.create)
-        except PermissionError:
-            if options.write:
-                raise tape_error(errno.EROFS, f"{path}: image is read-only") from None
-    elif options.write:
+    if not (options.write or not exists):
+        return FileStorage.open(path, writable=False)
+    if exists and not os.access(path, os.W_OK):
         raise tape_error(errno.EROFS, f"{path}: image is read-only")
-    return FileStorage.open(path, writable=False)
+    try:
+        return FileStorage.open(path, writable=True, create=options.create)
+    except PermissionError:
+        if exists:
+            raise tape_error(errno.EROFS, f"{path}: image is read-only") from None
+        raise
 
 
 def _open_locked(

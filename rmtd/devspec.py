@@ -7,9 +7,9 @@ qualifiers are taken case-insensitively from the right, after the OpenVMS RMT/RC
 
 Where the name ends: a segment that names a known qualifier is one. A segment that is not
 known ends the qualifiers; it is reported as an unknown qualifier when it is plainly meant as
-one (it has ``=``, or it is a bare word after an image or drive name such as ``vol.tap`` or
-``mua0:``, or a known qualifier follows it), and is otherwise part of the path (``/dev/nst0``,
-``/srv/tapes``). Quoted text (``/comment="a/b"``) may contain slashes.
+one (it has ``=``, or it is a bare word right after an image or drive name such as ``vol.tap`` or
+``mua0:``), and is otherwise part of the path (``/dev/nst0``, ``/srv/tapes``,
+``dir/file/nowrite``). Quoted text (``/comment="a/b"``) may contain slashes.
 
 This module does no I/O.
 """
@@ -107,10 +107,13 @@ def _known(segment: str) -> bool:
     return key.startswith("no") and key[2:] in NEGATABLE
 
 
-def _meant_as_qualifier(segment: str, left: str, consumed: bool) -> bool:
+def _meant_as_qualifier(segment: str, left: str) -> bool:
+    """Whether an unknown ``segment`` after ``left`` is a mistyped qualifier, not a path part."""
     if not _WORD.match(segment):
         return False
-    return "=" in segment or consumed or left.endswith(":") or "." in left.rsplit("/", 1)[-1]
+    last = left.rsplit("/", 1)[-1]
+    image_name = "." in last and last not in (".", "..")
+    return "=" in segment or left.endswith(":") or image_name
 
 
 def _setting(segment: str, max_block: int) -> tuple[str, object]:
@@ -196,7 +199,7 @@ def parse_device_spec(
     consumed = cut < len(segments)
     if cut > 1:
         left = "/".join(segments[: cut - 1])
-        if _meant_as_qualifier(segments[cut - 1], left, consumed):
+        if _meant_as_qualifier(segments[cut - 1], left):
             raise DevSpecError(f"unknown qualifier /{segments[cut - 1]}")
     name = "/".join(segments[:cut])
     if not name or (name.endswith("/") and consumed):

@@ -26,12 +26,12 @@ import fcntl
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from devices.atomic import write_atomically
 from devices.errors import tape_error
 from devices.interface import MtOp, OpenOptions
 from devices.vtape import RESERVED_SUFFIXES, open_tape_image
@@ -256,16 +256,9 @@ class DriveStore:
         os.makedirs(folder, exist_ok=True)
         since = time.time()
         pid = os.getpid()
-        fd, tmp = tempfile.mkstemp(prefix=f"{drive}.{pid}.", suffix=".tmp", dir=folder)
-        os.close(fd)
-        path = tmp.removesuffix(".tmp") + ".json"
+        path = os.path.join(folder, f"{drive}.{pid}.{time.time_ns()}.json")
         doc = {"drive": drive, "comment": comment, "pid": pid, "since": since}
-        try:
-            _write_atomically(path, json.dumps(doc) + "\n", tmp)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        _write_atomically(path, json.dumps(doc) + "\n")
         return OperatorRequest(drive, comment, pid, since, path)
 
     def withdraw(self, request: OperatorRequest) -> None:
@@ -334,17 +327,7 @@ def _make_ready(path: str, name: str) -> None:
         drive.close()
 
 
-def _write_atomically(path: str, text: str, tmp: str | None = None) -> None:
-    """Write ``text`` to ``path``: a temporary file, fsync, then rename over the old one."""
+def _write_atomically(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (see :mod:`devices.atomic`), making its folder."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = tmp or f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_atomically(path, [text.encode()])

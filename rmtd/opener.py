@@ -139,8 +139,9 @@ class DeviceOpener:
             raise tape_error(errno.ENXIO, f"{spec.name}: real tape drives are not served yet")
         if lower.endswith(TAPE_SUFFIXES):
             options = _tape_options(flags, writing, spec.qualifiers, named=False)
-            return _streaming(self._open_tape(path, options, spec.qualifiers), spec.qualifiers)
-        return PlainFile(path, flags)
+            tape = self._open_tape(path, options, spec.qualifiers, spec.name)
+            return _streaming(tape, spec.qualifiers)
+        return PlainFile(path, flags, spec.name)
 
     def _check_write(self, name: str, flags: int, q: Qualifiers) -> bool:
         writing = (flags & os.O_ACCMODE) != os.O_RDONLY
@@ -152,10 +153,12 @@ class DeviceOpener:
     def _open_cd(name: str, path: str, writing: bool) -> CdRom:
         if writing:
             raise tape_error(errno.EROFS, f"{name}: a CD-ROM is read-only")
-        return CdRom(path)
+        return CdRom(path, name)
 
-    def _open_tape(self, path: str, options: OpenOptions, q: Qualifiers) -> VirtualTapeDrive:
-        drive = open_tape_image(path, options)
+    def _open_tape(
+        self, path: str, options: OpenOptions, q: Qualifiers, name: str
+    ) -> VirtualTapeDrive:
+        drive = open_tape_image(path, options, name)
         try:
             if q.mount:
                 drive.ioctl(MtOp.MTREW, 1)
@@ -232,7 +235,7 @@ class DeviceOpener:
             return NamedDriveDevice(cd, None, lambda: store.release(drive, image, False), q)
         if lower.endswith(RESERVED_SUFFIXES):
             raise tape_error(errno.EMEDIUMTYPE, f"{image}: this kind of image is not served yet")
-        tape = self._open_tape(path, _tape_options(flags, writing, q, named=True), q)
+        tape = self._open_tape(path, _tape_options(flags, writing, q, named=True), q, image)
 
         def release() -> None:
             store.release(drive, image, reshelve=not tape.loaded)

@@ -12,7 +12,6 @@ and inode are what they were when it was saved; otherwise the image is scanned a
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from array import array
@@ -20,6 +19,8 @@ from bisect import bisect_left
 from dataclasses import dataclass
 
 from construct import Const, Int64sl, Int64ul, Struct
+
+from devices.atomic import read_no_follow, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -127,25 +128,14 @@ class ObjectIndex:
                 "image_ctime_ns": identity.ctime_ns,
             }
         )
-        tmp = f"{path}.tmp{os.getpid()}"
-        try:
-            with open(tmp, "wb") as out:
-                out.write(header)
-                out.write(memoryview(self.offsets).cast("B"))
-                out.write(memoryview(self.lengths).cast("B"))
-                out.write(memoryview(self.marks).cast("B"))
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)  # a full disk must not leave a stray temporary file
-            raise
+        body = (memoryview(a).cast("B") for a in (self.offsets, self.lengths, self.marks))
+        write_atomically(path, [header, *body])
 
     @classmethod
     def load(cls, path: str, identity: ImageIdentity) -> ObjectIndex | None:
         """Read a saved index if it exists and still describes the image; else ``None``."""
         try:
-            with open(path, "rb") as src:
-                raw = src.read()
+            raw = read_no_follow(path)
         except OSError:
             return None
         try:

@@ -140,7 +140,8 @@ class _Scanner:
         length = parts.value
         end = pos + record_size(length)
         if end > self.size:
-            return ScanResult(f"record at offset {pos} runs past the end", torn=True)
+            # Not torn: we never write these classes, so this is damage, not our crash.
+            return ScanResult(f"record at offset {pos} runs past the end")
         if self.word_at(end - 4) != word:
             return ScanResult(f"record at offset {pos}: length words differ")
         if parts.cls == CLASS_BAD:

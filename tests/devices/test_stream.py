@@ -58,3 +58,13 @@ def test_a_tape_operation_drops_the_kept_tail(tmp_path: Path) -> None:
     tape.ioctl(MtOp.MTBSR, 1)
     assert reads(tape, 5, 1) == [b"HELLO"]
     tape.close()
+
+
+def test_operations_that_do_not_move_keep_the_tail(tmp_path: Path) -> None:
+    tape = StreamingTape(open_tape_image(make(tmp_path), OpenOptions()))
+    tape.ioctl(MtOp.MTREW, 1)
+    assert reads(tape, 3, 1) == [b"HEL"]
+    tape.ioctl(MtOp.MTNOP, 1)
+    tape.status()
+    assert reads(tape, 3, 1) == [b"LOA"]
+    tape.close()

@@ -230,7 +230,9 @@ def test_dotdot_is_refused_and_touches_nothing(
 def test_absolute_paths_are_inside_the_root(root: Path, outside: Path) -> None:
     before = snapshot(outside)
     done = serve(root, b"O/etc/passwd\n0 O_RDONLY\nO/f\n0 O_RDONLY\nR100\nC\n")
-    assert done.out == e(2, "No such file or directory") + a(0) + a(7, b"inside\n") + a(0)
+    assert done.out == e(2, "/etc/passwd: No such file or directory") + a(0) + a(
+        7, b"inside\n"
+    ) + a(0)
     (root / "etc").mkdir()
     (root / "etc" / "passwd").write_bytes(b"jail\n")
     done = serve(root, b"O/etc/passwd\n0 O_RDONLY\nR100\nO//etc//passwd\n0\nR3\n")
@@ -446,7 +448,7 @@ def test_write_to_a_read_only_plain_file_is_ebadf(root: Path) -> None:
 def test_write_to_a_read_only_tape_is_ebadf(root: Path) -> None:
     image = simh(b"first", b"second", None)
     (root / "v.tap").write_bytes(image)
-    real = os.path.realpath(root / "v.tap")
+    real = "v.tap"  # messages name the device as the client did, never the server's path
     done = serve(root, b"Ov.tap/nostream\n0 O_RDONLY\nW3\nxyzR10\nI5\n1\nR10\nC\n")
     assert done.out == (
         a(0)
@@ -524,7 +526,7 @@ def test_corrupt_images_read_up_to_the_damage_then_eio(
     first, second, third = b"A" * 100, b"B" * 51, b"C" * 30
     image = simh(first, second) + garbage(first, second) + simh(third, None)
     (root / "bad.tap").write_bytes(image)
-    real = os.path.realpath(root / "bad.tap")
+    real = "bad.tap"
     reads = b"R200\n" * 5
     done = serve(root, b"Obad.tap/nostream\n0 O_RDONLY\n" + reads + b"C\nObad.tap\n0\nR200\nR9\n")
     head = a(0) + a(100, first) + a(51, second)
