@@ -181,16 +181,19 @@ class Session:
 
     def finish_write(self, count: int, view: memoryview) -> Reply:
         """Write the ``count`` bytes the transport put in ``view`` (from :meth:`prepare_write`)."""
-        device = self._require_write()
-        commit = getattr(device, "commit_write", None)
-        if commit is not None and count:
-            return self._guard(lambda: Ack(commit(count)))
-        return self._guard(lambda: Ack(device.write(view[:count])))
+        def action() -> Reply:
+            device = self._require_write()
+            commit = getattr(device, "commit_write", None)
+            if commit is not None and count:
+                return Ack(commit(count))
+            return Ack(device.write(view[:count]))
+
+        return self._guard(action)
 
     def _require_write(self) -> TapeDevice:
-        device = self._device
-        assert device is not None  # prepare_write refused the W otherwise
-        return device
+        # prepare_write refused the W when nothing was open; this is the same check, kept
+        # so that a transport calling out of order still gets an error, not a crash.
+        return self._require()
 
     def read(self, count: int) -> Reply:
         """Read up to ``count`` bytes: the reply's data is a view of a reused buffer."""
