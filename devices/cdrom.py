@@ -46,8 +46,8 @@ class CdRom:
         return got
 
     def write(self, data: BytesLike) -> int:
-        """A CD-ROM is read-only: EROFS."""
-        raise tape_error(errno.EROFS, f"{self.name}: a CD-ROM is read-only")
+        """A CD-ROM is only ever open for reading: EBADF, as ``write(2)`` on such a descriptor."""
+        raise tape_error(errno.EBADF, f"{self.name}: a CD-ROM is read-only")
 
     def ioctl(self, op: int, count: int) -> int:
         """No tape operations on a CD-ROM: ENOTTY."""

@@ -211,7 +211,12 @@ class VirtualTapeDrive(Positioner):
 
         Fill the returned view, then call :meth:`commit_write`. Only for variable-block mode
         or a count of one block; otherwise use :meth:`write`.
+
+        Raises:
+            OSError: as :meth:`write` would for this count (EBADF, EACCES, EINVAL...),
+                before any buffer is allocated.
         """
+        self._check_write(count)
         return self.image.record_buffer(count)
 
     def commit_write(self, count: int) -> int:
@@ -241,7 +246,7 @@ class VirtualTapeDrive(Positioner):
                 f"{self.name}: write of {count} bytes is not a multiple of the block size {size}",
             )
         if count:
-            self.image.check_writable_length(size)
+            self.image.check_writable_length(size, self.name)
         return size
 
     def _reserve(self, length: int) -> None:
@@ -394,7 +399,7 @@ class VirtualTapeDrive(Positioner):
         gstat |= _DENSITY_BITS.get(self.volume.density, GeneralStatus.NONE)
         if drive.fileno == 0 and drive.blkno == 0:
             gstat |= GeneralStatus.BOT
-        elif drive.blkno == 0 and drive.fileno > 0:
+        elif drive.blkno == 0 and drive.fileno != 0:  # st: a known or unknown file, block 0
             gstat |= GeneralStatus.EOF
         if self.at_eod:
             gstat |= GeneralStatus.EOD

@@ -40,10 +40,14 @@ class StreamingTape:
             if not at_record or index.is_bad(position):
                 if got:
                     break  # return what we have; the mark (or error) comes next time
-                return self.drive.readinto(buffer)
+                # No data comes back from a filemark, the end of data or a bad record; in
+                # fixed-block mode the drive still wants a whole block's room.
+                block = self.drive.drive.block_size
+                return self.drive.readinto(memoryview(bytearray(block)) if block else buffer)
             length = index.record_length(position)
             if length <= wanted - got:
-                got += self.drive.readinto(buffer[got:])
+                # Exactly one record's room: in fixed-block mode the drive wants whole blocks.
+                got += self.drive.readinto(buffer[got : got + length])
                 continue
             self._tail = bytearray(length)
             self.drive.readinto(memoryview(self._tail))

@@ -127,6 +127,8 @@ def _open_storage(path: str, options: OpenOptions) -> FileStorage:
         raise tape_error(errno.ENOENT, f"{path}: no such tape image")
     if exists and os.path.isdir(path):
         raise tape_error(errno.EISDIR, f"{path}: is a directory")
+    if exists and not os.path.isfile(path):  # a FIFO would block, a device has no side files
+        raise tape_error(errno.EINVAL, f"{path}: not a regular file")
     if not (options.write or not exists):
         return FileStorage.open(path, writable=False)
     if exists and not os.access(path, os.W_OK):

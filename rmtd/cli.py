@@ -81,7 +81,11 @@ def main(
         click.echo(f"rmtd: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
     level = logging.WARNING - 10 * min(verbose, 2)
-    handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
+    try:
+        handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
+    except OSError as exc:
+        click.echo(f"rmtd: cannot log to {log_file}: {exc.strerror}", err=True)
+        sys.exit(EXIT_CONFIG)
     logging.basicConfig(
         level=level,
         handlers=[handler],

@@ -19,10 +19,12 @@ open; /ASSIST waits for an operator when a named drive is empty.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import os
 import re
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,7 +36,7 @@ from devices.errors import tape_error
 from devices.interface import BytesLike, DriveStatus, MtOp, OpenOptions, TapeDevice
 from devices.plainfile import PlainFile
 from devices.stream import StreamingTape
-from devices.vtape import RESERVED_SUFFIXES, open_tape_image
+from devices.vtape import RESERVED_SUFFIXES, SIDE_FILES, open_tape_image
 from rmtd.devspec import Qualifiers, parse_device_spec
 
 if TYPE_CHECKING:  # the CLI composes the two; drives.py imports this module
@@ -101,6 +103,26 @@ def refuse_state_dir(path: str, state_dir: str | None, name: str) -> None:
         raise tape_error(errno.EACCES, f"{name}: reserved for the server's drive state")
 
 
+def refuse_side_file(path: str, name: str) -> None:
+    """Refuse the files kept beside images (drive state, index): EACCES.
+
+    Through them a client could clear a volume's write protection or corrupt its index
+    without taking the image's lock. FIFOs and sockets are refused too (ENXIO): opening one
+    would block the session.
+
+    Raises:
+        OSError: EACCES for a side file, ENXIO for a FIFO or socket.
+    """
+    if path.endswith(SIDE_FILES):
+        raise tape_error(errno.EACCES, f"{name}: reserved for the server's drive state")
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # missing (may be created) or unreadable: the open says what is wrong
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        raise tape_error(errno.ENXIO, f"{name}: not a file or a device that can be served")
+
+
 class DeviceOpener:
     """Opens devices for one session under one configuration.
 
@@ -127,6 +149,7 @@ class DeviceOpener:
             return self._open_named(self.drives, drive, name, flags)
         path = resolve_in_root(self.config.root, spec.name)
         refuse_state_dir(path, self.config.state_dir, spec.name)
+        refuse_side_file(path, spec.name)
         writing = self._check_write(spec.name, flags, spec.qualifiers)
         lower = spec.name.lower()
         if spec.qualifiers.cd or lower.endswith(".iso"):
@@ -139,7 +162,7 @@ class DeviceOpener:
             raise tape_error(errno.ENXIO, f"{spec.name}: real tape drives are not served yet")
         if lower.endswith(TAPE_SUFFIXES):
             options = _tape_options(flags, writing, spec.qualifiers, named=False)
-            tape = self._open_tape(path, options, spec.qualifiers, spec.name)
+            tape = self._open_tape(path, options, spec.qualifiers, spec.name, by_path=True)
             return _streaming(tape, spec.qualifiers)
         return PlainFile(path, flags, spec.name)
 
@@ -156,10 +179,20 @@ class DeviceOpener:
         return CdRom(path, name)
 
     def _open_tape(
-        self, path: str, options: OpenOptions, q: Qualifiers, name: str
+        self, path: str, options: OpenOptions, q: Qualifiers, name: str, by_path: bool = False
     ) -> VirtualTapeDrive:
+        """Open a tape image and set it up as the qualifiers say.
+
+        /MOUNT on an image named by path mounts it: an image left unloaded (``mt offline``)
+        is loaded again, as mounting a volume does; a named drive's volume is the operator's.
+        """
+        mount_by_path = q.mount and by_path
+        if mount_by_path:
+            options = dataclasses.replace(options, nonblock=True)
         drive = open_tape_image(path, options, name)
         try:
+            if mount_by_path and not drive.loaded:
+                drive.ioctl(MtOp.MTLOAD, 1)
             if q.mount:
                 drive.ioctl(MtOp.MTREW, 1)
             if q.blocksize is not None:
@@ -267,7 +300,7 @@ def _tape_options(flags: int, writing: bool, q: Qualifiers, named: bool) -> Open
         write=writing,
         create=bool(flags & os.O_CREAT),
         nonblock=bool(flags & os.O_NONBLOCK),
-        rewind_on_close=q.rewind or q.mount or (named and q.unload),
+        rewind_on_close=q.rewind or (named and q.unload),
         unload_on_close=False,  # an image named by path is simply closed
         write_protect=not q.write,
     )

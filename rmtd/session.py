@@ -105,6 +105,14 @@ class Session:
                 return Ack(status_field(self._require().status(), request.field))
             case SeekRequest():
                 seek = request.resolve(self._config.lseek_order)
+                log.info(
+                    "lseek %d %d read as offset %d, whence %d (%s)",
+                    request.first,
+                    request.second,
+                    seek.offset,
+                    seek.whence,
+                    seek.order,
+                )
                 return Ack(self._require().seek(seek.offset, seek.whence))
             case VersionRequest():
                 return Ack(request.version)
@@ -177,10 +185,14 @@ class Session:
                 return view
             except OSError as exc:
                 return ErrorReply(exc.errno or errno.EIO, exc.strerror or "write refused")
-        return self._scratch(count)
+        try:
+            return self._scratch(count)
+        except MemoryError:
+            return ErrorReply(errno.ENOMEM, f"no memory for a record of {count} bytes")
 
     def finish_write(self, count: int, view: memoryview) -> Reply:
         """Write the ``count`` bytes the transport put in ``view`` (from :meth:`prepare_write`)."""
+
         def action() -> Reply:
             device = self._require_write()
             commit = getattr(device, "commit_write", None)

@@ -22,6 +22,8 @@ def test_quick_start_has_exactly_two_commands() -> None:
     assert commands[1].endswith("pytest")
 
 
-def test_ci_runs_the_readme_test_command() -> None:
+def test_ci_runs_both_readme_commands() -> None:
     ci = (ROOT / ".ci/run").read_text().splitlines()
-    assert quick_start_commands()[1] in ci
+    main_job, test_command = quick_start_commands()
+    assert main_job in ci and test_command in ci
+    assert ci.index(main_job) < ci.index(test_command)

@@ -130,12 +130,12 @@ class TapeImage:
         self.index.end = offset + len(mark)
         self._dirty = True
 
-    def check_writable_length(self, length: int) -> None:
-        """Refuse a record length the format cannot hold (EINVAL)."""
+    def check_writable_length(self, length: int, name: str | None = None) -> None:
+        """Refuse a record length the format cannot hold (EINVAL), naming the image ``name``."""
         if not 0 < length <= self.format.max_record:
             raise tape_error(
                 errno.EINVAL,
-                f"{self.storage.name}: record of {length} bytes is outside "
+                f"{name or self.storage.name}: record of {length} bytes is outside "
                 f"1..{self.format.max_record}",
             )
 

@@ -242,6 +242,28 @@ class RmtConnection:
             raise OSError(errno.EINVAL, f"ioctl op {op} or count {count} out of range")
         return self._call([b"I%d\n%d\n" % (op, count)])
 
+    def adapt_status_request(self) -> bool:
+        r"""Find out whether the server reads ``S`` only with a newline, and send it so.
+
+        GNU rmt reads whole lines, so a bare ``S`` leaves it waiting; the BSD family, dump,
+        Schily and rmtd execute ``S`` at once and take a following ``\n`` for a command
+        (PROTOCOL.md §2.1). The version probe ``I-1`` tells them apart: every server but
+        GNU's answers it. It also switches those servers to protocol version 1, in which
+        ``I`` ops 0-7 are renumbered: call this just before `status`, not before `ioctl`.
+
+        Returns:
+            True when the server is GNU's and ``S\n`` will be sent.
+        """
+        try:
+            self._call([b"I-1\n0\n"])
+        except OSError:
+            if not self.alive:
+                raise
+            self._status_request = b"S\n"
+            return True
+        self._status_request = b"S"
+        return False
+
     def status(self) -> DriveStatus:
         """Ask for the drive status (``S``, MTIOCGET) and decode it.
 

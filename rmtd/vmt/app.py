@@ -139,6 +139,8 @@ def run_mt(ctx: click.Context, operation: MtOperation, count: str | None) -> Non
             remote, flags, rsh_command=target.rsh_command, rmt_command=target.rmt_command
         )
         with tape:
+            if operation.op is None and operation.name == "status":
+                tape.connection.adapt_status_request()  # GNU rmt needs "S\n"
             _perform(tape, operation, number)
 
 

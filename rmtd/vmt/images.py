@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import errno
 import json
-from collections.abc import Callable
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import IO, Any
 
 import click
@@ -112,6 +115,9 @@ def write_command(image: str, files: tuple[IO[bytes], ...], block_size: int) -> 
         drive.ioctl(MtOp.MTSETBLK, 0)
         try:
             drive.ioctl(MtOp.MTEOM, 1)
+            index = drive.image.index
+            if len(index) and not index.is_filemark(len(index) - 1):
+                drive.ioctl(MtOp.MTWEOF, 1)  # close the last file, so ours is a file of its own
             for source in files:
                 _copy_to_tape(source, drive, block_size)
                 drive.ioctl(MtOp.MTWEOF, 1)
@@ -151,11 +157,11 @@ def _read_full(readinto: Callable[[memoryview], int | None], buffer: memoryview)
 @click.option(
     "-o",
     "--output",
-    type=click.File("wb"),
+    type=click.Path(dir_okay=False, allow_dash=True),
     default="-",
     help="Where to write the data (default: standard output).",
 )
-def read_command(image: str, file_number: int, output: IO[bytes]) -> None:
+def read_command(image: str, file_number: int, output: str) -> None:
     """Copy the records of one tape file, concatenated, to OUTPUT."""
     with errors_exit(image), open_image(image, OpenOptions(nonblock=True)) as drive:
         files = summarize(drive.image.index)
@@ -164,12 +170,38 @@ def read_command(image: str, file_number: int, output: IO[bytes]) -> None:
                 errno.EIO, f"{image}: no tape file {file_number} (the image holds {len(files)})"
             )
         chosen = files[file_number]
-        first, last = chosen.first, chosen.end
         index = drive.image.index
         buffer = memoryview(bytearray(chosen.largest))
-        for i in range(first, last):
-            if index.is_bad(i):
-                raise OSError(errno.EIO, f"{image}: bad data in record {i}")
-            length = drive.image.read_record(i, buffer)
-            output.write(buffer[:length])
-        output.flush()
+        with errors_exit(output), _output(output) as out:
+            for i in range(chosen.first, chosen.end):
+                if index.is_bad(i):
+                    raise OSError(errno.EIO, f"{image}: bad data in record {i}")
+                length = drive.image.read_record(i, buffer)
+                _write_all(out, buffer[:length])
+
+
+@contextmanager
+def _output(name: str) -> Iterator[int]:
+    """A file descriptor for OUTPUT, unbuffered, so that a write error shows where it happens."""
+    if name == "-":
+        yield sys.stdout.fileno()
+        return
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+@main.command("protect")
+@click.argument("image", type=click.Path(dir_okay=False))
+@click.option("--off", is_flag=True, help="Clear the write protection instead.")
+def protect_command(image: str, off: bool) -> None:
+    """Set the volume's write-protect tab (opens for writing then get EROFS), or clear it."""
+    with errors_exit(image), open_image(image, OpenOptions(nonblock=True)) as drive:
+        drive.volume.write_protected = not off

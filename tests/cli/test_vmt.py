@@ -238,3 +238,24 @@ def test_images_pass_mtdump_and_ls_agrees(tape: Path, tmp_path: Path) -> None:
     assert [len(f) for f in dumped] == [f["records"] for f in listing]
     assert [sum(f) for f in dumped] == [f["bytes"] for f in listing]
     assert [max(f) for f in dumped] == [f["largest"] for f in listing]
+
+
+def test_write_after_an_unterminated_file_starts_a_new_one(tmp_path: Path) -> None:
+    image = tmp_path / "open.tap"
+    # one record and no filemark: a writer that stopped without closing its file
+    image.write_bytes(b"\x03\x00\x00\x00abc\x00\x03\x00\x00\x00")
+    data = tmp_path / "d.bin"
+    data.write_bytes(b"new")
+    assert vmt("write", str(image), str(data)).exit_code == 0
+    files = json.loads(vmt("ls", "--json", str(image)).output)["files"]
+    assert [(f["records"], f["bytes"]) for f in files] == [(1, 3), (1, 3)]
+
+
+def test_read_to_a_full_device_is_one_line_exit_1(tape: Path) -> None:
+    done = subprocess.run(
+        [*VMT, "read", str(tape), "--file", "1", "-o", "/dev/full"],
+        capture_output=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr == b"vmt: /dev/full: No space left on device\n"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import os
 import shlex
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,13 +12,10 @@ import pytest
 from devices.interface import MtOp
 from rmtd.client import RemoteTape, RmtConnection
 
-from .conftest import Connect
+from .conftest import Connect, rmtd_command
 
 RMT_TAR = "/usr/sbin/rmt-tar"
 RMT_DUMP = "/usr/sbin/rmt-dump"
-
-needs_rmt_tar = pytest.mark.skipif(not shutil.which(RMT_TAR), reason="rmt-tar not installed")
-needs_rmt_dump = pytest.mark.skipif(not shutil.which(RMT_DUMP), reason="rmt-dump not installed")
 
 
 def in_dir(server: str, directory: Path) -> str:
@@ -45,7 +41,6 @@ def round_trip(connection: RmtConnection, path: Path) -> None:
     assert path.read_bytes() == b"hello WORLD"
 
 
-@needs_rmt_tar
 def test_gnu_rmt(connect: Connect, tmp_path: Path) -> None:
     # GNU rmt >= 1.23 reads L whence first and needs a newline after S.
     connection = connect(in_dir(RMT_TAR, tmp_path), lseek_order="whence-first", status_newline=True)
@@ -58,7 +53,6 @@ def test_gnu_rmt(connect: Connect, tmp_path: Path) -> None:
     assert not connection.alive
 
 
-@needs_rmt_tar
 def test_gnu_rmt_errors(connect: Connect, tmp_path: Path) -> None:
     connection = connect(in_dir(RMT_TAR, tmp_path), lseek_order="whence-first", status_newline=True)
     with pytest.raises(OSError) as caught:
@@ -67,7 +61,6 @@ def test_gnu_rmt_errors(connect: Connect, tmp_path: Path) -> None:
     assert connection.alive
 
 
-@needs_rmt_dump
 def test_dump_rmt(connect: Connect, tmp_path: Path) -> None:
     connection = connect(in_dir(RMT_DUMP, tmp_path))
     round_trip(connection, tmp_path / "dump.bin")
@@ -84,7 +77,6 @@ def test_dump_rmt(connect: Connect, tmp_path: Path) -> None:
     assert connection.shutdown() == 0
 
 
-@needs_rmt_dump
 def test_remote_tape_tell_on_dump_rmt(connect: Connect, tmp_path: Path) -> None:
     (tmp_path / "f.bin").write_bytes(b"x")
     with RemoteTape(connect(in_dir(RMT_DUMP, tmp_path)), "f.bin") as tape:
@@ -93,3 +85,23 @@ def test_remote_tape_tell_on_dump_rmt(connect: Connect, tmp_path: Path) -> None:
         assert caught.value.errno == errno.ENOTTY
         assert tape.read(10) == b"x"
     assert tape.connection.returncode == 0
+
+
+@pytest.mark.parametrize(("server", "gnu"), [(RMT_TAR, True), (RMT_DUMP, False)])
+def test_status_request_adapts_to_the_server(
+    connect: Connect, tmp_path: Path, server: str, gnu: bool
+) -> None:
+    (tmp_path / "f").write_bytes(b"data")
+    connection = connect(in_dir(server, tmp_path))
+    connection.open("f", os.O_RDONLY)
+    assert connection.adapt_status_request() is gnu
+    with pytest.raises(OSError) as caught:  # a plain file: ENOTTY, and no hang on GNU's
+        connection.status()
+    assert caught.value.errno == errno.ENOTTY
+
+
+def test_status_request_on_rmtd_stays_bare(connect: Connect, served: Path) -> None:
+    connection = connect(rmtd_command(served))
+    connection.open("v.tap", os.O_RDWR | os.O_CREAT)
+    assert connection.adapt_status_request() is False
+    assert connection.status().fileno == 0

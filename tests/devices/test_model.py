@@ -212,7 +212,7 @@ class Model:
         bits = G.NONE
         if self.fileno == 0 and self.blkno == 0:
             bits |= G.BOT
-        elif self.blkno == 0 and self.fileno > 0:
+        elif self.blkno == 0 and self.fileno != 0:
             bits |= G.EOF
         return bits | (G.EOD if self.eod else G.NONE)
 

@@ -68,3 +68,16 @@ def test_operations_that_do_not_move_keep_the_tail(tmp_path: Path) -> None:
     tape.status()
     assert reads(tape, 3, 1) == [b"LOA"]
     tape.close()
+
+
+def test_any_count_in_fixed_block_mode(tmp_path: Path) -> None:
+    path = str(tmp_path / "f.tap")
+    create_tape_image(path, VolumeInfo())
+    drive = open_tape_image(path, OpenOptions(write=True))
+    drive.ioctl(MtOp.MTSETBLK, 512)
+    drive.write(bytes(range(256)) * 6)  # three 512-byte blocks
+    drive.ioctl(MtOp.MTREW, 1)
+    tape = StreamingTape(drive)
+    got = b"".join(reads(tape, 100, 1) + reads(tape, 1000, 1) + reads(tape, 1000, 2))
+    assert got == bytes(range(256)) * 6
+    tape.close()

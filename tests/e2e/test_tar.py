@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,19 @@ def position(served: Path) -> tuple[int, int]:
     return drive.fileno, drive.blkno
 
 
+def client_position(run: Run) -> tuple[int, int]:
+    """File and block number as a client sees them: ``S`` through rmtd, printed by vmt.
+
+    (mt-gnu's own status cannot show them: GNU mt up to 2.15 rejects any struct mtget
+    larger than 8 bytes, PROTOCOL.md §5.8; ``vmt -f host:DEVICE status`` prints mt-st's text.)
+    """
+    vmt = str(Path(sys.executable).with_name("vmt"))
+    out = run(vmt, "--rsh-command", FAKERSH, "-f", f"localhost:{SPEC}", "status").stdout
+    found = re.search(r"File number=(-?\d+), block number=(-?\d+)", out)
+    assert found, out
+    return int(found[1]), int(found[2])
+
+
 def test_two_archives_on_one_tape_and_back(run: Run, served: Path, tmp_path: Path) -> None:
     first, second = tree(tmp_path, "first", 4), tree(tmp_path, "second", 3)
     tar(run, "-cf", f"localhost:{SPEC}", "-C", str(tmp_path), "first")
@@ -67,19 +81,20 @@ def test_mt_positioning_gives_st_numbers(run: Run, served: Path, tmp_path: Path)
     for name in ("a", "b", "c"):
         tree(tmp_path, name, 2)
         tar(run, "-b", "1", "-cf", f"localhost:{SPEC}", "-C", str(tmp_path), name)
-    mt(run, "rewind")
-    assert position(served) == (0, 0)
-    mt(run, "fsf", "2")
-    assert position(served) == (2, 0)
-    mt(run, "bsf", "1")
-    assert position(served) == (1, -1)
-    mt(run, "rewind")
-    mt(run, "fsr", "3")
-    assert position(served) == (0, 3)
-    mt(run, "eom")
-    assert position(served) == (3, -1)
-    mt(run, "weof", "1")
-    assert position(served) == (4, 0)
+    steps = [
+        (("rewind",), (0, 0)),
+        (("fsf", "2"), (2, 0)),
+        (("bsf", "1"), (1, -1)),
+        (("rewind",), (0, 0)),
+        (("fsr", "3"), (0, 3)),
+        (("bsr", "1"), (0, 2)),
+        (("eom",), (3, -1)),
+        (("weof", "1"), (4, 0)),
+    ]
+    for args, expected in steps:
+        mt(run, *args)
+        assert position(served) == expected, args
+        assert client_position(run) == expected, args
     mt(run, "offline")
     from devices.state import StateFile
 
