@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import select
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
@@ -13,11 +14,6 @@ from typing import IO, NoReturn
 
 from devices.interface import BytesLike, DriveStatus
 from rmtd.client.names import (
-    _CHUNK,
-    _INT32,
-    _INT64,
-    _NUMBER,
-    _SHUTDOWN_GRACE,
     DEFAULT_RMT_COMMAND,
     MAX_ERROR_TEXT,
     MAX_STATUS_LINE,
@@ -29,7 +25,11 @@ from rmtd.client.names import (
 )
 from rmtd.status import MTGET_SIZE
 
-# -- the connection ---------------------------------------------------------------------
+_CHUNK = 65536  # bytes asked of the pipe per read of replies
+_INT32 = 1 << 31
+_INT64 = 1 << 63
+_NUMBER = re.compile(rb" *(-?[0-9]{1,19})")
+_SHUTDOWN_GRACE = 1.0  # seconds a server gets to exit before it is killed
 
 
 class RmtConnection:
@@ -95,14 +95,11 @@ class RmtConnection:
             bufsize=0,
             env=env,
         )
-        assert self._process.stdin is not None
-        assert self._process.stdout is not None
+        assert self._process.stdin is not None and self._process.stdout is not None  # PIPEs
         self._wfd = self._process.stdin.fileno()
         self._rfd = self._process.stdout.fileno()
         os.set_blocking(self._wfd, False)
         os.set_blocking(self._rfd, False)
-
-    # -- state ----------------------------------------------------------------------------
 
     @property
     def pid(self) -> int:
@@ -123,8 +120,6 @@ class RmtConnection:
     def returncode(self) -> int | None:
         """The child's exit status once it has been reaped (see `shutdown`), else None."""
         return self._process.returncode
-
-    # -- commands -------------------------------------------------------------------------
 
     def open(self, name: str, flags: int) -> None:
         r"""Open `name` on the server (``O<name>\n<flags>\n``).
@@ -243,16 +238,14 @@ class RmtConnection:
         return self._call([b"I%d\n%d\n" % (op, count)])
 
     def adapt_status_request(self) -> bool:
-        r"""Find out whether the server reads ``S`` only with a newline, and send it so.
+        r"""Send ``S\n`` from now on if the server is GNU's rmt, which reads whole lines.
 
-        GNU rmt reads whole lines, so a bare ``S`` leaves it waiting; the BSD family, dump,
-        Schily and rmtd execute ``S`` at once and take a following ``\n`` for a command
-        (PROTOCOL.md §2.1). The version probe ``I-1`` tells them apart: every server but
-        GNU's answers it. It also switches those servers to protocol version 1, in which
-        ``I`` ops 0-7 are renumbered: call this just before `status`, not before `ioctl`.
+        The others run ``S`` at once and take a ``\n`` after it for a command (PROTOCOL.md
+        §2.1). Every server but GNU's answers the probe ``I-1``, which also switches it to
+        protocol version 1 (``I`` ops renumbered): call this before `status`, not `ioctl`.
 
         Returns:
-            True when the server is GNU's and ``S\n`` will be sent.
+            True when the server is GNU's.
         """
         try:
             self._call([b"I-1\n0\n"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import re
 import shlex
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
@@ -30,11 +29,6 @@ MAX_STATUS_SIZE: Final = 4096
 #: whence first (GNU rmt >= 1.23, GNU tar >= 1.35).
 ClientLseekOrder: TypeAlias = Literal["offset-first", "whence-first"]
 
-_CHUNK = 65536
-_INT32 = 1 << 31
-_INT64 = 1 << 63
-_NUMBER = re.compile(rb" *(-?[0-9]{1,19})")
-_SHUTDOWN_GRACE = 1.0
 
 # GNU rtapelib's order of the symbolic names after the access mode (PROTOCOL.md §5.1).
 # O_RSYNC is an alias of O_SYNC on Linux and O_LARGEFILE is 0 in 64-bit user space, so
