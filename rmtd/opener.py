@@ -4,17 +4,19 @@ The session hands :class:`DeviceOpener` the ``O`` request's name and flags and g
 back. A name that matches a named drive of the configuration (``mua0``, ``MUA0:``) opens the
 volume that drive holds, with the drive's default qualifiers applied before the client's own
 (see :mod:`rmtd.drives`). Other names resolve inside the configured root: ``..`` components,
-symlinks that lead out of it and names inside the server's state directory are refused with
-EACCES before anything is opened or created. The kind is chosen by the name: ``.tap`` is a SIMH
+symlinks that lead out of it, names inside the server's state directory and the files kept
+beside images (``*.rmtd``, ``*.rmtd-index``) are refused with EACCES before anything is opened
+or created; FIFOs and sockets with ENXIO. The kind is chosen by the name: ``.tap`` is a SIMH
 image served as a tape drive; ``.iso`` (or the /CD qualifier) a read-only CD-ROM; ``.aws``,
 ``.het`` and real drives (``/dev/nst*``, ``/dev/st*``) are reserved for later; anything else is
 a plain file, served as GNU rmt serves it.
 
-Qualifiers on tapes (after the OpenVMS RMT server): /MOUNT (the default) starts at BOT and
-dismounts (rewinds) at close, /NOMOUNT takes the drive as it stands; /[NO]REWIND rewinds at
-close or holds the position; /UNLOAD (the default) leaves a named drive empty at close until an
-operator loads a volume (an image named by path is simply closed); /NOWRITE write-protects the
-open; /ASSIST waits for an operator when a named drive is empty.
+Qualifiers on tapes (after the OpenVMS RMT server): /MOUNT (the default) mounts the volume
+(loading an image named by path that was left unloaded) and starts at BOT, /NOMOUNT takes the
+drive as it stands; /[NO]REWIND rewinds at close or holds the position; /UNLOAD (the
+default) leaves a named drive empty at close until an operator loads a volume (an image named
+by path is simply closed); /NOWRITE write-protects the open; /ASSIST waits for an operator when
+a named drive is empty.
 """
 
 from __future__ import annotations
