@@ -23,6 +23,9 @@ settings.register_profile(
     stateful_step_count=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
+    # In CI (CI=true) the examples are the same on every run, so that a red build always
+    # means a change broke something; developers' runs keep exploring new examples.
+    derandomize=os.environ.get("CI") == "true",
 )
 settings.register_profile("thorough", max_examples=1000, stateful_step_count=80, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
