@@ -15,6 +15,7 @@ from devices.interface import OpenOptions
 from devices.tapemap import TapeFileSummary, summarize
 from devices.vtape import open_tape_image
 from tests.e2e.conftest import Run
+from tests.golden.capture import loop_device
 
 pytestmark = pytest.mark.e2e
 
@@ -32,13 +33,8 @@ def filesystem(tmp_path: Path, name: str, files: dict[str, bytes]) -> Iterator[s
         check=True,
         capture_output=True,
     )
-    loop = subprocess.run(
-        ["losetup", "-f", "--show", str(image)], check=True, capture_output=True, text=True
-    ).stdout.strip()
-    try:
+    with loop_device(image) as loop:
         yield loop
-    finally:
-        subprocess.run(["losetup", "-d", loop], check=False)
 
 
 @pytest.fixture
