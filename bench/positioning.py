@@ -13,7 +13,7 @@ import struct
 import tempfile
 import time
 
-from devices.formats.image import INDEX_SUFFIX
+from devices.formats.index import INDEX_SUFFIX
 from devices.interface import MtOp, OpenOptions
 from devices.vtape import open_tape_image
 

@@ -185,8 +185,9 @@ class VirtualTapeDrive(Positioner):
         at_block_zero = self.drive.blkno == 0
         self.drive.blkno = UNKNOWN
         self.at_eod = True
-        if self.image.problem:
-            raise tape_error(errno.EIO, f"{self.name}: {self.image.problem}")
+        if self.image.damage:
+            self.at_eod = False  # damage is not the end of data
+            raise tape_error(errno.EIO, f"{self.name}: {self.image.damage}")
         if at_block_zero:
             return 0
         raise tape_error(errno.EIO, f"{self.name}: end of data")
@@ -262,7 +263,7 @@ class VirtualTapeDrive(Positioner):
             if self._refuse_next_write and end >= self._early_warning_point():
                 self._refuse_next_write = False
                 raise tape_error(errno.ENOSPC, f"{self.name}: end of medium (early warning)")
-        self.image.cut(self.drive.position)
+        self.image.cut(self.drive.position, self.name)
 
     def _after_record(self) -> None:
         self.at_eod = False
@@ -283,7 +284,7 @@ class VirtualTapeDrive(Positioner):
             raise tape_error(errno.EINVAL, f"{self.name}: negative filemark count {count}")
         if count == 0:
             return 0
-        self.image.cut(self.drive.position)
+        self.image.cut(self.drive.position, self.name)
         for _ in range(count):
             cap = self.volume.capacity
             if cap and self.image.end_offset + self.image.filemark_size() > cap:
@@ -358,7 +359,7 @@ class VirtualTapeDrive(Positioner):
 
     def _erase(self, _count: int) -> int:
         self._require_writable_op("erase")
-        self.image.cut(self.drive.position)
+        self.image.cut(self.drive.position, self.name)
         return 0
 
     def _set_block_size(self, count: int) -> int:

@@ -88,6 +88,20 @@ class Positioner:
     def _fail(self, what: str) -> OSError:
         return tape_error(errno.EIO, f"{self.name}: {what}")
 
+    def _reach_end(self, what: str) -> OSError:
+        """Arrive at the last readable object: the end of data, or where damage begins.
+
+        Damage is never taken for the end of data: the motion fails with EIO naming it, and
+        GMT_EOD is not reported (st reports a medium error, not a blank check).
+        """
+        damage = self.image.damage
+        self.drive.position = len(self.image)
+        if damage is not None:
+            self.at_eod = False
+            return self._fail(f"image {damage}; stopped there, short of the request ({what})")
+        self.at_eod = True
+        return self._fail(what)
+
     # -- files ----------------------------------------------------------------------------
 
     def space_files(self, count: int) -> int:
@@ -104,11 +118,9 @@ class Positioner:
             self._add_files(count)
             self.drive.blkno = 0
             return count
-        self.drive.position = len(self.image)
         self._add_files(available)
         self.drive.blkno = UNKNOWN  # st: the blank check leaves the block number unknown
-        self.at_eod = True
-        raise self._fail(f"end of data after {available} of {count} filemarks")
+        raise self._reach_end(f"end of data after {available} of {count} filemarks")
 
     def back_files(self, count: int) -> int:
         """MTBSF: move to the BOT side of the ``count``-th filemark behind; EIO at BOT."""
@@ -145,13 +157,17 @@ class Positioner:
         return count
 
     def space_to_end(self) -> None:
-        """MTEOM: move to the end of data, counting the files crossed; block unknown."""
+        """MTEOM: move to the end of data, counting the files crossed; block unknown.
+
+        On a damaged image it stops where the damage begins and fails with EIO.
+        """
         marks = self.image.index.marks
         crossed = len(marks) - bisect_left(marks, self.drive.position)
-        self.drive.position = len(self.image)
         self._add_files(crossed)
         self.drive.blkno = UNKNOWN
-        self.at_eod = True
+        error = self._reach_end("end of data")
+        if self.image.damage is not None:
+            raise error
 
     # -- records --------------------------------------------------------------------------
 
@@ -175,9 +191,7 @@ class Positioner:
         if mark < len(index):
             self._cross_mark_forward(mark)
             raise self._fail(f"filemark after {room} of {count} records")
-        self.drive.position = len(index)
-        self.at_eod = True
-        raise self._fail(f"end of data after {room} of {count} records")
+        raise self._reach_end(f"end of data after {room} of {count} records")
 
     def back_records(self, count: int) -> int:
         """MTBSR: go back ``count`` records; EIO at a filemark (crossed) or at BOT."""
@@ -214,6 +228,5 @@ class Positioner:
             return 0
         self.drive.fileno = self.drive.blkno = UNKNOWN
         if target > end:
-            self.at_eod = True
-            raise self._fail(f"object {target} is beyond the end of data ({end} objects)")
+            raise self._reach_end(f"object {target} is beyond the end of data ({end} objects)")
         return target

@@ -78,6 +78,9 @@ class SavedState:
     volume: VolumeInfo = field(default_factory=VolumeInfo)
     drive: DriveState = field(default_factory=DriveState)
     identity: ImageIdentity | None = None
+    writing_since: int | None = None
+    """Set while an open for writing may have left a record half written: the lowest byte
+    offset it wrote at. A record torn at or after it was ours, cut short by a crash."""
 
 
 def _from_dict(cls: Any, data: object) -> Any:
@@ -112,12 +115,14 @@ class StateFile:
             return SavedState()
         ident = data.get("identity")
         identity = None
-        if isinstance(ident, list) and len(ident) == 4 and all(isinstance(v, int) for v in ident):
+        if isinstance(ident, list) and len(ident) == 5 and all(isinstance(v, int) for v in ident):
             identity = ImageIdentity(*ident)
+        since = data.get("writing_since")
         return SavedState(
             volume=_from_dict(VolumeInfo, data.get("volume")),
             drive=_from_dict(DriveState, data.get("drive")),
             identity=identity,
+            writing_since=since if type(since) is int and since >= 0 else None,
         )
 
     def save(self, state: SavedState) -> None:
@@ -126,6 +131,7 @@ class StateFile:
             "volume": dataclasses.asdict(state.volume),
             "drive": dataclasses.asdict(state.drive),
             "identity": dataclasses.astuple(state.identity) if state.identity else None,
+            "writing_since": state.writing_since,
         }
         text = json.dumps(data, indent=1) + "\n"
         write_atomically(self.path, [text.encode()])

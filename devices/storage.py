@@ -61,9 +61,16 @@ class FileStorage:
         self._offset = self._size
 
     @classmethod
-    def open(cls, path: str, writable: bool, create: bool = False) -> FileStorage:
-        """Open ``path``; raises ``OSError`` from the system (ENOENT, EACCES, EISDIR...)."""
+    def open(
+        cls, path: str, writable: bool, create: bool = False, exclusive: bool = False
+    ) -> FileStorage:
+        """Open ``path`` (``exclusive``: create it, EEXIST if it exists).
+
+        Raises:
+            OSError: from the system (ENOENT, EACCES, EISDIR, EEXIST...).
+        """
         mode = os.O_RDWR | (os.O_CREAT if create else 0) if writable else os.O_RDONLY
+        mode |= os.O_CLOEXEC | (os.O_EXCL if exclusive else 0)
         fd = os.open(path, mode, 0o666)
         try:
             file = open(fd, "r+b" if writable else "rb", buffering=0)  # noqa: SIM115 (owned here)

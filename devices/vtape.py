@@ -1,25 +1,38 @@
 """Opening and creating tape images: storage, lock, saved state and index put together.
 
 :func:`open_tape_image` is what ``vmt`` and the RMT server call to get a
-:class:`~devices.drive.VirtualTapeDrive`. It takes the one-opener lock, restores the drive's
-state from the previous open (position, loaded state, block size, density), loads or rebuilds
-the object index, and arranges for the state and index to be saved when the drive is closed.
+:class:`~devices.drive.VirtualTapeDrive`. It takes the one-opener lock, proves that the file is
+an image of the kind its name claims (:mod:`devices.kinds`), restores the drive's state from the
+previous open (position, loaded state, block size, density), loads or rebuilds the object index,
+and arranges for the state and index to be saved when the drive is closed.
+
+Side files describe the file that was opened, never whatever the path names later: identity
+comes from the descriptor (``fstat``), and at close they are written only while the path still
+names that file; otherwise they are dropped with a log line (someone renamed another file over
+the image while it was open, and its own side files must not be spoiled).
+
+Before the first change of an open for writing, the state file records where it begins to
+write (``writing_since``); a clean close clears it. So after a crash the next open for writing
+knows that a record running past the end is its own torn write and may cut it, and a record
+running past the end of an image that no writer of ours left unfinished is reported as damage.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import logging
 import os
+import stat
 
 from devices.drive import VirtualTapeDrive
 from devices.errors import tape_error
 from devices.formats.base import TapeFormat
-from devices.formats.image import INDEX_SUFFIX, TapeImage
-from devices.formats.index import ImageIdentity
-from devices.formats.simh import SimhFormat
+from devices.formats.image import TapeImage
+from devices.formats.index import INDEX_SUFFIX, ImageIdentity, ObjectIndex, same_file
 from devices.interface import OpenOptions
+from devices.kinds import DeviceKind, check_tape_content, kind_by_name, tape_format
 from devices.state import (
     STATE_SUFFIX,
     DriveState,
@@ -32,48 +45,55 @@ from devices.storage import FileStorage
 
 log = logging.getLogger(__name__)
 
-RESERVED_SUFFIXES = (".aws", ".het", ".iso")
-"""Image kinds named by suffix whose formats are not served yet."""
-
 SIDE_FILES = (STATE_SUFFIX, INDEX_SUFFIX)
 """Suffixes of the files kept beside an image."""
 
 
-def format_for(path: str) -> TapeFormat:
-    """Choose the image format by file name: SIMH for ``.tap`` and any unreserved name.
-
-    Raises:
-        OSError: EMEDIUMTYPE for a reserved suffix whose format is not implemented.
-    """
-    lower = path.lower()
-    for suffix in RESERVED_SUFFIXES:
-        if lower.endswith(suffix):
-            raise tape_error(errno.EMEDIUMTYPE, f"{path}: {suffix} images are not supported yet")
-    return SimhFormat()
-
-
-def create_tape_image(path: str, volume: VolumeInfo, exist_ok: bool = False) -> None:
+def create_tape_image(
+    path: str, volume: VolumeInfo, exist_ok: bool = False, kind: DeviceKind | None = None
+) -> None:
     """Create a blank image at ``path`` and record ``volume`` (density, capacity) beside it.
 
+    With ``exist_ok`` an existing image is replaced, but only once it is proven to be a tape
+    image (an empty file, or one whose bytes the format recognises) that is not
+    write-protected: nothing else is ever wiped.
+
+    Args:
+        path: the image file.
+        volume: the new volume's properties.
+        exist_ok: replace an existing image.
+        kind: the image kind; default: the one the name claims.
+
     Raises:
-        OSError: EEXIST if the image exists and ``exist_ok`` is false; the system's errors.
+        OSError: EEXIST if the image exists and ``exist_ok`` is false; EMEDIUMTYPE for a name
+            or a file that is not a tape image; EROFS for a write-protected volume; EBUSY when
+            it is open; the system's errors.
     """
-    format_for(path)
-    flags = os.O_WRONLY | os.O_CREAT | (0 if exist_ok else os.O_EXCL)
-    fd = os.open(path, flags, 0o666)
+    fmt = tape_format(kind or kind_by_name(path), path)
+    storage = FileStorage.open(path, writable=True, create=True, exclusive=not exist_ok)
     try:
-        lock_exclusive(fd, path)
-        os.ftruncate(fd, 0)
-        os.fsync(fd)
-        StateFile(path).save(
-            SavedState(volume=volume, drive=DriveState(), identity=ImageIdentity.of(path))
-        )
+        lock_exclusive(storage.fileno(), path)
+        if storage.size():
+            check_tape_content(storage, fmt, path)
+            if StateFile(path).load().volume.write_protected or _file_protected(storage, path):
+                raise tape_error(errno.EROFS, f"{path}: volume is write-protected")
+            log.info("%s: replacing an image of %d bytes", path, storage.size())
+        storage.truncate(0)
+        storage.sync()
+        identity = ImageIdentity.of_fd(storage.fileno())
+        StateFile(path).save(SavedState(volume=volume, drive=DriveState(), identity=identity))
     finally:
-        os.close(fd)
+        storage.close()
     _remove_quietly(path + INDEX_SUFFIX)
 
 
-def open_tape_image(path: str, options: OpenOptions, name: str | None = None) -> VirtualTapeDrive:
+def open_tape_image(
+    path: str,
+    options: OpenOptions,
+    name: str | None = None,
+    kind: DeviceKind | None = None,
+    accept_foreign: bool = False,
+) -> VirtualTapeDrive:
     """Open the image at ``path`` as a virtual tape drive.
 
     Args:
@@ -81,24 +101,30 @@ def open_tape_image(path: str, options: OpenOptions, name: str | None = None) ->
         options: how to open it (write access, create, rewind or unload on close...).
         name: what to call the image in error messages (the name the client gave, so that
             messages do not reveal where the server keeps its files); default ``path``.
+        kind: the image kind (see :mod:`devices.kinds`); default: the one the name claims.
+        accept_foreign: serve the file as a tape even if its bytes are not an image of that
+            kind (``vmt --force``); otherwise such a file is refused.
 
     Returns:
         The open drive; close it to write the closing filemark and save its state.
 
     Raises:
-        OSError: ENOENT for a missing image (without ``create``), EBUSY when another opener
-            has it, EROFS for a write open of a write-protected volume, ENOMEDIUM when no
-            volume is loaded (unless ``nonblock``), and the system's errors.
+        OSError: ENOENT for a missing image (without ``create``), EMEDIUMTYPE for a file that
+            is not a tape image, EBUSY when another opener has it, EROFS for a write open of a
+            write-protected volume or a read-only file, ENOMEDIUM when no volume is loaded
+            (unless ``nonblock``), and the system's errors.
     """
     label = name or path
     try:
-        fmt = format_for(path)
+        fmt = tape_format(kind or kind_by_name(path), path)
         storage = _open_storage(path, options)
     except OSError as exc:
         raise _relabel(exc, path, label) from None
     try:
         lock_exclusive(storage.fileno(), path)
-        drive = _open_locked(path, fmt, storage, options)
+        if not accept_foreign:
+            check_tape_content(storage, fmt, path)
+        drive = _ImageOpen(path, fmt, storage, options).drive()
     except OSError as exc:
         storage.close()
         raise _relabel(exc, path, label) from None
@@ -131,54 +157,113 @@ def _open_storage(path: str, options: OpenOptions) -> FileStorage:
         raise tape_error(errno.EINVAL, f"{path}: not a regular file")
     if not (options.write or not exists):
         return FileStorage.open(path, writable=False)
-    if exists and not os.access(path, os.W_OK):
-        raise tape_error(errno.EROFS, f"{path}: image is read-only")
     try:
-        return FileStorage.open(path, writable=True, create=options.create)
+        storage = FileStorage.open(path, writable=True, create=options.create)
     except PermissionError:
         if exists:
             raise tape_error(errno.EROFS, f"{path}: image is read-only") from None
         raise
+    if exists and _file_protected(storage, path):
+        storage.close()
+        raise tape_error(errno.EROFS, f"{path}: image is read-only")
+    return storage
 
 
-def _open_locked(
-    path: str, fmt: TapeFormat, storage: FileStorage, options: OpenOptions
-) -> VirtualTapeDrive:
-    state_file = StateFile(path)
-    saved = state_file.load()
-    identity = ImageIdentity.of(path)
-    if saved.identity is not None and saved.identity != identity:
-        # Someone else changed the image: a new medium, so the drive starts at BOT.
-        log.info("%s: image changed since the last open; starting at BOT", path)
-        saved.drive = DriveState(
-            loaded=saved.drive.loaded,
-            block_size=saved.drive.block_size,
-            compression=saved.drive.compression,
+def _file_protected(storage: FileStorage, path: str) -> bool:
+    """Whether the image file itself is read-only: its write-protect tab.
+
+    No write permission bit (root could write it anyway, but a read-only file is what every
+    user means by a protected volume), or no write access for this process.
+    """
+    mode = os.fstat(storage.fileno()).st_mode
+    return not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(path, os.W_OK)
+
+
+class _ImageOpen:
+    """One open of an image: builds the drive, records writes in progress, saves at close."""
+
+    def __init__(
+        self, path: str, fmt: TapeFormat, storage: FileStorage, options: OpenOptions
+    ) -> None:
+        self.path = path
+        self.fmt = fmt
+        self.storage = storage
+        self.options = options
+        self.state_file = StateFile(path)
+        self.saved = self.state_file.load()
+        self.identity = ImageIdentity.of_fd(storage.fileno())
+
+    def drive(self) -> VirtualTapeDrive:
+        """Check the volume, load the image and return the drive over it."""
+        saved, options = self.saved, self.options
+        if saved.identity is not None and saved.identity != self.identity:
+            # Someone else changed the image: a new medium, so the drive starts at BOT.
+            log.info("%s: image changed since the last open; starting at BOT", self.path)
+            saved.drive = DriveState(
+                loaded=saved.drive.loaded,
+                block_size=saved.drive.block_size,
+                compression=saved.drive.compression,
+            )
+        protected = saved.volume.write_protected or _file_protected(self.storage, self.path)
+        if options.write and (protected or options.write_protect):
+            raise tape_error(errno.EROFS, f"{self.path}: volume is write-protected")
+        if not saved.drive.loaded and not options.nonblock:
+            raise tape_error(errno.ENOMEDIUM, f"{self.path}: no medium loaded")
+        index = ObjectIndex.load(self.path + INDEX_SUFFIX, self.identity)
+        image = TapeImage.open(
+            self.storage, self.fmt, index, self.storage.writable, saved.writing_since
         )
-    if options.write and saved.volume.write_protected:
-        raise tape_error(errno.EROFS, f"{path}: volume is write-protected")
-    if not saved.drive.loaded and not options.nonblock:
-        raise tape_error(errno.ENOMEDIUM, f"{path}: no medium loaded")
-    repairable = storage.writable and not saved.volume.write_protected
-    image = TapeImage.open(storage, fmt, path, writable=repairable)
-    if saved.drive.position > len(image):
-        saved.drive = DriveState(loaded=saved.drive.loaded, block_size=saved.drive.block_size)
+        if saved.drive.position > len(image):
+            saved.drive = DriveState(loaded=saved.drive.loaded, block_size=saved.drive.block_size)
+        if protected and not options.write_protect:
+            options = dataclasses.replace(options, write_protect=True)
+        drive = VirtualTapeDrive(image, self.path, saved.drive, saved.volume, options, self.close)
+        image.set_first_write_hook(lambda offset: self.journal(drive, offset))
+        return drive
 
-    def finish(drive: VirtualTapeDrive) -> None:
+    def journal(self, drive: VirtualTapeDrive, offset: int) -> None:
+        """Record, before the image changes at ``offset``, that a write is in progress."""
+        since = self.saved.writing_since
+        self.saved.writing_since = offset if since is None else min(since, offset)
+        if same_file(self.path, self.storage.fileno()):
+            state = SavedState(drive.volume, drive.drive, None, self.saved.writing_since)
+            self.state_file.save(state)
+
+    def close(self, drive: VirtualTapeDrive) -> None:
+        """Save the index and the drive's state beside the image, if it is still there."""
         try:
-            image.save_index(path)
-            state = SavedState(drive.volume, drive.drive, ImageIdentity.of(path))
-            try:
-                state_file.save(state)
-            except OSError as exc:
-                if options.write:
-                    raise
-                # A read-only open of an image on a read-only share must still close cleanly.
-                log.warning("%s: drive state not saved (%s)", path, exc.strerror)
+            self._save(drive)
         finally:
-            storage.close()
+            self.storage.close()
 
-    return VirtualTapeDrive(image, path, saved.drive, saved.volume, options, finish)
+    def _save(self, drive: VirtualTapeDrive) -> None:
+        fd = self.storage.fileno()
+        if not same_file(self.path, fd):
+            log.warning(
+                "%s: the name now leads to another file; the state and index of the image "
+                "that was open are dropped",
+                self.path,
+            )
+            return
+        if self.storage.writable:
+            self.storage.sync()
+        identity = ImageIdentity.of_fd(fd)
+        image = drive.image
+        if image.dirty and image.damage is None:
+            try:
+                image.index.save(self.path + INDEX_SUFFIX, identity)
+                image.dirty = False
+            except OSError as exc:
+                log.info("%s: index not saved (%s); it will be rebuilt", self.path, exc.strerror)
+        # A read-only open keeps the mark of an unfinished write: only a writer may cut.
+        since = None if self.storage.writable else self.saved.writing_since
+        try:
+            self.state_file.save(SavedState(drive.volume, drive.drive, identity, since))
+        except OSError as exc:
+            if self.options.write:
+                raise
+            # A read-only open of an image on a read-only share must still close cleanly.
+            log.warning("%s: drive state not saved (%s)", self.path, exc.strerror)
 
 
 def _remove_quietly(path: str) -> None:

@@ -17,7 +17,7 @@ import sys
 import tarfile
 from collections.abc import Iterable
 
-from devices.formats.image import INDEX_SUFFIX
+from devices.formats.index import INDEX_SUFFIX
 from devices.interface import MtOp, OpenOptions
 from devices.state import STATE_SUFFIX, VolumeInfo
 from devices.vtape import create_tape_image, open_tape_image

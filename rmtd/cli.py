@@ -96,6 +96,7 @@ def main(
         read_only=read_only,
         max_record=config.max_record,
         state_dir=config.state_path,
+        defaults=config.defaults,
     )
     opener = DeviceOpener(opener_config, drives)
     session = Session(opener.open, SessionConfig(lseek_order=config.lseek_order))

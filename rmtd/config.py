@@ -8,6 +8,7 @@ the ``vmt`` drive commands read the same file::
     lseek_order = "auto"           # or "offset-first", "whence-first" (--lseek-order wins)
     assist_timeout = 600           # seconds an /ASSIST open waits for an operator
     state_dir = "/srv/tapes/.rmtd" # runtime drive state and operator requests
+    defaults = "/nomount/norewind/nounload"  # qualifiers applied before a drive's and a client's
     [drives.mua0]
     image = "vol001.tap"           # the volume loaded at first, inside root; absent = empty
     qualifiers = "/nomount/norewind"   # defaults, applied before the client's own
@@ -45,7 +46,15 @@ DEFAULT_MAX_RECORD = 0xFFFFFF
 DRIVE_NAME = re.compile(r"[A-Za-z_$][A-Za-z0-9_$-]*:?\Z")
 """A drive name: a letter, ``_`` or ``$`` first (so it never reads as an mt count)."""
 
-_TOP_KEYS = ("root", "max_record", "lseek_order", "assist_timeout", "state_dir", "drives")
+_TOP_KEYS = (
+    "root",
+    "max_record",
+    "lseek_order",
+    "assist_timeout",
+    "state_dir",
+    "defaults",
+    "drives",
+)
 _DRIVE_KEYS = ("image", "device", "qualifiers")
 
 
@@ -84,6 +93,8 @@ class ServerConfig:
         assist_timeout: seconds an ``/ASSIST`` open waits for an operator to load a volume.
         state_dir: where runtime drive state and operator requests live; ``None``: the
             default, ``<root>/.rmtd`` (see :attr:`state_path`).
+        defaults: qualifiers applied before a named drive's and a client's own, for paths
+            and named drives alike.
         drives: the named drives.
         source: the file the configuration came from, for messages (``""``: none).
     """
@@ -93,6 +104,7 @@ class ServerConfig:
     lseek_order: LseekOrder = "auto"
     assist_timeout: float = 600.0
     state_dir: str | None = None
+    defaults: Qualifiers = field(default_factory=Qualifiers)
     drives: tuple[DriveConfig, ...] = ()
     source: str = ""
 
@@ -196,15 +208,29 @@ class _Checker:
         if order not in get_args(LseekOrder):
             choices = ", ".join(f'"{c}"' for c in get_args(LseekOrder))
             raise self.fail(("lseek_order",), f"{order!r} is not one of {choices}")
+        defaults = self.qualifiers(data, ("defaults",), Qualifiers(), max_record)
         return ServerConfig(
             root=root,
             max_record=max_record,
             lseek_order=order,
             assist_timeout=self.seconds(data, "assist_timeout", 600.0),
             state_dir=self.directory(data, "state_dir", must_exist=False),
-            drives=self.drives(data.get("drives", {}), max_record),
+            defaults=defaults,
+            drives=self.drives(data.get("drives", {}), (defaults, max_record)),
             source=self.source,
         )
+
+    def qualifiers(
+        self, table: dict[str, Any], at: tuple[str, ...], base: Qualifiers, max_record: int
+    ) -> Qualifiers:
+        text = self.string(table, at) or ""
+        try:
+            qualifiers = parse_qualifiers(text, base)
+        except OSError as exc:
+            raise self.fail(at, str(exc.strerror)) from None
+        if qualifiers.blocksize is not None and qualifiers.blocksize > max_record:
+            raise self.fail(at, f"/blocksize exceeds max_record {max_record}")
+        return qualifiers
 
     def unknown(self, table: dict[str, Any], at: tuple[str, ...], known: tuple[str, ...]) -> None:
         for key in table:
@@ -246,18 +272,18 @@ class _Checker:
             raise self.fail((key,), f"{value} is not a number of seconds >= 0")
         return float(value)
 
-    def drives(self, table: object, max_record: int) -> tuple[DriveConfig, ...]:
+    def drives(self, table: object, limits: tuple[Qualifiers, int]) -> tuple[DriveConfig, ...]:
         if not isinstance(table, dict):
             raise self.fail(("drives",), f"expected a table of drives, got {_kind(table)}")
         drives: dict[str, DriveConfig] = {}
         for name, entry in table.items():
-            drive = self.drive(name, entry, max_record)
+            drive = self.drive(name, entry, limits)
             if drive.name in drives:
                 raise self.fail(("drives", name), f"drive {drive.name} is named twice")
             drives[drive.name] = drive
         return tuple(drives.values())
 
-    def drive(self, name: str, entry: object, max_record: int) -> DriveConfig:
+    def drive(self, name: str, entry: object, limits: tuple[Qualifiers, int]) -> DriveConfig:
         at = ("drives", name)
         key = drive_key(name)
         if key is None:
@@ -271,13 +297,9 @@ class _Checker:
             raise self.fail((*at, "device"), "a drive has either an image or a device, not both")
         if image is not None and (os.path.isabs(image) or ".." in image.split("/")):
             raise self.fail((*at, "image"), f"{image}: must be a name inside root")
+        defaults, max_record = limits
+        qualifiers = self.qualifiers(entry, (*at, "qualifiers"), defaults, max_record)
         text = self.string(entry, (*at, "qualifiers")) or ""
-        try:
-            qualifiers = parse_qualifiers(text)
-        except OSError as exc:
-            raise self.fail((*at, "qualifiers"), str(exc.strerror)) from None
-        if qualifiers.blocksize is not None and qualifiers.blocksize > max_record:
-            raise self.fail((*at, "qualifiers"), f"/blocksize exceeds max_record {max_record}")
         return DriveConfig(key, image, device, qualifiers, text)
 
 

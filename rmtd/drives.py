@@ -34,9 +34,10 @@ from typing import Any
 from devices.atomic import write_atomically
 from devices.errors import tape_error
 from devices.interface import MtOp, OpenOptions
-from devices.vtape import RESERVED_SUFFIXES, open_tape_image
+from devices.kinds import DeviceKind, kind_by_name
+from devices.vtape import open_tape_image
 from rmtd.config import ConfigError, DriveConfig, ServerConfig
-from rmtd.opener import refuse_state_dir, resolve_in_root
+from rmtd.paths import PathPolicy
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +117,7 @@ class DriveStore:
         Raises:
             OSError: EACCES for a name outside the root or inside the state directory.
         """
-        path = resolve_in_root(self.config.root, image)
-        refuse_state_dir(path, self.state_dir, image)
-        return path
+        return PathPolicy(self.config.root, self.state_dir).resolve(image)
 
     def volume_name(self, image: str) -> str:
         """Turn an operator's ``image`` (inside the root, or absolute) into a name in the root.
@@ -314,13 +313,12 @@ def _make_ready(path: str, name: str) -> None:
     Raises:
         OSError: ENOENT for a missing image, EBUSY when it is in use.
     """
-    if name.lower().endswith(".iso"):
+    kind = kind_by_name(name)
+    if kind is DeviceKind.ISO:
         if not os.path.isfile(path):
             raise tape_error(errno.ENOENT, f"{name}: no such image")
         return
-    if name.lower().endswith(RESERVED_SUFFIXES):
-        raise tape_error(errno.EMEDIUMTYPE, f"{name}: this kind of image is not served yet")
-    drive = open_tape_image(path, OpenOptions(nonblock=True))
+    drive = open_tape_image(path, OpenOptions(nonblock=True), name, kind)
     try:
         drive.ioctl(MtOp.MTLOAD, 1)
     finally:

@@ -1,22 +1,20 @@
-"""From the name a client sends to an open device: spec, root, kind, qualifiers.
+"""From the name a client sends to an open device: spec, path policy, kind, qualifiers.
 
 The session hands :class:`DeviceOpener` the ``O`` request's name and flags and gets a device
 back. A name that matches a named drive of the configuration (``mua0``, ``MUA0:``) opens the
 volume that drive holds, with the drive's default qualifiers applied before the client's own
-(see :mod:`rmtd.drives`). Other names resolve inside the configured root: ``..`` components,
-symlinks that lead out of it, names inside the server's state directory and the files kept
-beside images (``*.rmtd``, ``*.rmtd-index``) are refused with EACCES before anything is opened
-or created; FIFOs and sockets with ENXIO. The kind is chosen by the name: ``.tap`` is a SIMH
-image served as a tape drive; ``.iso`` (or the /CD qualifier) a read-only CD-ROM; ``.aws``,
-``.het`` and real drives (``/dev/nst*``, ``/dev/st*``) are reserved for later; anything else is
-a plain file, served as GNU rmt serves it.
+(see :mod:`rmtd.drives`). Other names resolve under the path policy (:mod:`rmtd.paths`). What
+the name stands for is decided by :mod:`devices.kinds`, the one device model: a SIMH image
+(served as a tape drive, once its bytes prove it is one), a CD-ROM (``.iso`` or /CD), a plain
+file (served as GNU rmt serves it), or a kind reserved for later (AWS, HET, real drives).
 
 Qualifiers on tapes (after the OpenVMS RMT server): /MOUNT (the default) mounts the volume
 (loading an image named by path that was left unloaded) and starts at BOT, /NOMOUNT takes the
 drive as it stands; /[NO]REWIND rewinds at close or holds the position; /UNLOAD (the
 default) leaves a named drive empty at close until an operator loads a volume (an image named
 by path is simply closed); /NOWRITE write-protects the open; /ASSIST waits for an operator when
-a named drive is empty.
+a named drive is empty. The configuration's ``defaults`` apply before a drive's qualifiers,
+and both before the client's own.
 """
 
 from __future__ import annotations
@@ -25,30 +23,27 @@ import dataclasses
 import errno
 import logging
 import os
-import re
-import stat
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from devices.cdrom import CdRom
 from devices.drive import VirtualTapeDrive
 from devices.errors import tape_error
 from devices.interface import BytesLike, DriveStatus, MtOp, OpenOptions, TapeDevice
+from devices.kinds import DeviceKind, kind_by_name
 from devices.plainfile import PlainFile
 from devices.stream import StreamingTape
-from devices.vtape import RESERVED_SUFFIXES, SIDE_FILES, open_tape_image
+from devices.vtape import open_tape_image
 from rmtd.devspec import Qualifiers, parse_device_spec
+from rmtd.paths import PathPolicy
 
-if TYPE_CHECKING:  # the CLI composes the two; drives.py imports this module
+if TYPE_CHECKING:  # the CLI composes the two
     from rmtd.config import DriveConfig
     from rmtd.drives import DriveStore, OperatorRequest
 
 log = logging.getLogger(__name__)
-
-TAPE_SUFFIXES = (".tap",)
-REAL_DRIVE = re.compile(r"/dev/n?st\d+[lma]?\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,71 +53,23 @@ class OpenerConfig:
     Attributes:
         root: every name resolves inside this directory; ``None``: names as GNU rmt takes
             them (relative to the working directory).
-        read_only: refuse every open for writing (EROFS).
+        read_only: refuse every open for writing (EROFS); tapes show WR_PROT.
         max_record: the largest record accepted, for ``/BLOCKSIZE``.
         state_dir: the server's own state (drives, operator requests): no client name may
             lead inside it.
+        defaults: qualifiers applied before a drive's and the client's own.
     """
 
     root: str | None = None
     read_only: bool = False
     max_record: int = 0xFFFFFF
     state_dir: str | None = None
+    defaults: Qualifiers = field(default_factory=Qualifiers)
 
-
-def resolve_in_root(root: str | None, name: str) -> str:
-    """Return the path ``name`` stands for inside ``root``.
-
-    Raises:
-        OSError: EACCES for ``..`` components or a path whose symlinks lead outside the root;
-            ENOENT for an empty name.
-    """
-    if not name:
-        raise tape_error(errno.ENOENT, "empty device name")
-    if root is None:
-        return name
-    if ".." in name.split("/"):
-        raise tape_error(errno.EACCES, f"{name}: '..' is not allowed")
-    base = os.path.realpath(root)
-    path = os.path.join(base, name.lstrip("/"))
-    real = os.path.realpath(path)
-    if real != base and os.path.commonpath([real, base]) != base:
-        raise tape_error(errno.EACCES, f"{name}: leads outside the served directory")
-    return real
-
-
-def refuse_state_dir(path: str, state_dir: str | None, name: str) -> None:
-    """Refuse a ``path`` inside the server's state directory.
-
-    Raises:
-        OSError: EACCES when ``path`` is ``state_dir`` or lies inside it.
-    """
-    if state_dir is None:
-        return
-    state = os.path.realpath(state_dir)
-    real = os.path.realpath(path)
-    if real == state or os.path.commonpath([real, state]) == state:
-        raise tape_error(errno.EACCES, f"{name}: reserved for the server's drive state")
-
-
-def refuse_side_file(path: str, name: str) -> None:
-    """Refuse the files kept beside images (drive state, index): EACCES.
-
-    Through them a client could clear a volume's write protection or corrupt its index
-    without taking the image's lock. FIFOs and sockets are refused too (ENXIO): opening one
-    would block the session.
-
-    Raises:
-        OSError: EACCES for a side file, ENXIO for a FIFO or socket.
-    """
-    if path.endswith(SIDE_FILES):
-        raise tape_error(errno.EACCES, f"{name}: reserved for the server's drive state")
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return  # missing (may be created) or unreadable: the open says what is wrong
-    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
-        raise tape_error(errno.ENXIO, f"{name}: not a file or a device that can be served")
+    @property
+    def paths(self) -> PathPolicy:
+        """The path policy these settings make."""
+        return PathPolicy(self.root, self.state_dir)
 
 
 class DeviceOpener:
@@ -137,36 +84,64 @@ class DeviceOpener:
         self.config = config
         self.drives = drives
 
-    def open(self, name: str, flags: int) -> TapeDevice:
+    def open(self, name: str, flags: int, force_tape: bool = False) -> TapeDevice:
         """Open the device ``name`` (a device spec with qualifiers) with ``os.open`` flags.
+
+        Args:
+            name: the device spec, as a client sends it.
+            flags: ``os.open`` flags.
+            force_tape: serve a path as a SIMH tape image whatever its name and bytes say
+                (``vmt --force``); never set for a client of the server.
 
         Raises:
             OSError: the errno the client should see (EINVAL for a bad qualifier, EACCES for
                 a path outside the root, EROFS for a write open of a read-only device,
-                ENOMEDIUM for an empty named drive...).
+                EMEDIUMTYPE for a file that is not the image its name claims, ENOMEDIUM for an
+                empty named drive...).
         """
-        spec = parse_device_spec(name, max_block=self.config.max_record)
+        spec = parse_device_spec(name, self.config.defaults, self.config.max_record)
         drive = self.drives.find(spec.name) if self.drives is not None else None
         if drive is not None and self.drives is not None:
             return self._open_named(self.drives, drive, name, flags)
-        path = resolve_in_root(self.config.root, spec.name)
-        refuse_state_dir(path, self.config.state_dir, spec.name)
-        refuse_side_file(path, spec.name)
-        writing = self._check_write(spec.name, flags, spec.qualifiers)
-        lower = spec.name.lower()
-        if spec.qualifiers.cd or lower.endswith(".iso"):
-            return self._open_cd(spec.name, path, writing)
-        if lower.endswith(RESERVED_SUFFIXES):
-            raise tape_error(
-                errno.EMEDIUMTYPE, f"{spec.name}: this kind of image is not served yet"
-            )
-        if REAL_DRIVE.match(spec.name):
-            raise tape_error(errno.ENXIO, f"{spec.name}: real tape drives are not served yet")
-        if lower.endswith(TAPE_SUFFIXES):
-            options = _tape_options(flags, writing, spec.qualifiers, named=False)
-            tape = self._open_tape(path, options, spec.qualifiers, spec.name, by_path=True)
-            return _streaming(tape, spec.qualifiers)
-        return PlainFile(path, flags, spec.name)
+        path = self.config.paths.resolve(spec.name)
+        kind = DeviceKind.SIMH if force_tape else kind_by_name(spec.name, spec.qualifiers.cd)
+        if kind is DeviceKind.PLAIN:
+            self._check_write(spec.name, flags, spec.qualifiers)
+            return PlainFile(path, flags, spec.name)
+        return self._open_volume(path, spec.name, kind, (flags, spec.qualifiers), force_tape)
+
+    def _open_volume(
+        self,
+        path: str,
+        name: str,
+        kind: DeviceKind,
+        how: tuple[int, Qualifiers],
+        force_tape: bool = False,
+        named: bool = False,
+    ) -> TapeDevice:
+        """Open ``path`` as a volume of ``kind`` (an image or a CD-ROM) as ``how`` says."""
+        flags, q = how
+        writing = self._check_write(name, flags, q)
+        if kind is DeviceKind.ISO:
+            if writing:
+                raise tape_error(errno.EROFS, f"{name}: a CD-ROM is read-only")
+            return CdRom(path, name)
+        if kind is DeviceKind.REAL_DRIVE:
+            raise tape_error(errno.ENXIO, f"{name}: real tape drives are not served yet")
+        if kind is DeviceKind.PLAIN:
+            raise tape_error(errno.EMEDIUMTYPE, f"{name}: a plain file, not a tape image")
+        options = OpenOptions(
+            write=writing,
+            create=bool(flags & os.O_CREAT),
+            nonblock=bool(flags & os.O_NONBLOCK),
+            # A named drive's /UNLOAD is carried out by NamedDriveDevice: the volume is
+            # rewound and the drive left empty, while the image stays ready for its next drive.
+            rewind_on_close=q.rewind or (named and q.unload),
+            unload_on_close=False,  # an image named by path is simply closed
+            write_protect=not q.write or self.config.read_only,
+        )
+        tape = self._open_tape(path, options, q, name, (kind, not named, force_tape))
+        return StreamingTape(tape) if q.stream else tape
 
     def _check_write(self, name: str, flags: int, q: Qualifiers) -> bool:
         writing = (flags & os.O_ACCMODE) != os.O_RDONLY
@@ -175,23 +150,23 @@ class DeviceOpener:
         return writing
 
     @staticmethod
-    def _open_cd(name: str, path: str, writing: bool) -> CdRom:
-        if writing:
-            raise tape_error(errno.EROFS, f"{name}: a CD-ROM is read-only")
-        return CdRom(path, name)
-
     def _open_tape(
-        self, path: str, options: OpenOptions, q: Qualifiers, name: str, by_path: bool = False
+        path: str,
+        options: OpenOptions,
+        q: Qualifiers,
+        name: str,
+        how: tuple[DeviceKind, bool, bool],
     ) -> VirtualTapeDrive:
         """Open a tape image and set it up as the qualifiers say.
 
         /MOUNT on an image named by path mounts it: an image left unloaded (``mt offline``)
         is loaded again, as mounting a volume does; a named drive's volume is the operator's.
         """
+        kind, by_path, force = how
         mount_by_path = q.mount and by_path
         if mount_by_path:
             options = dataclasses.replace(options, nonblock=True)
-        drive = open_tape_image(path, options, name)
+        drive = open_tape_image(path, options, name, kind, accept_foreign=force)
         try:
             if mount_by_path and not drive.loaded:
                 drive.ioctl(MtOp.MTLOAD, 1)
@@ -221,7 +196,7 @@ class DeviceOpener:
         """
         q = parse_device_spec(name, drive.qualifiers, self.config.max_record).qualifiers
         label = f"{drive.name}:"
-        writing = self._check_write(label, flags, q)
+        self._check_write(label, flags, q)
         if drive.device is not None:
             raise tape_error(
                 errno.ENXIO, f"{label} {drive.device} is a real tape drive, not served yet"
@@ -233,7 +208,7 @@ class DeviceOpener:
                 image = store.loaded(drive)
                 if image is not None:
                     try:
-                        return self._open_volume(store, drive, image, (flags, writing), q)
+                        return self._open_held(store, drive, image, (flags, q))
                     except OSError as exc:
                         if exc.errno != errno.ENOMEDIUM or not q.assist:
                             raise
@@ -254,28 +229,21 @@ class DeviceOpener:
             if request is not None:
                 store.withdraw(request)
 
-    def _open_volume(
-        self,
-        store: DriveStore,
-        drive: DriveConfig,
-        image: str,
-        access: tuple[int, bool],
-        q: Qualifiers,
+    def _open_held(
+        self, store: DriveStore, drive: DriveConfig, image: str, how: tuple[int, Qualifiers]
     ) -> TapeDevice:
-        flags, writing = access
+        """Open the volume ``image`` that ``drive`` holds."""
         path = store.image_path(image)
-        lower = image.lower()
-        if q.cd or lower.endswith(".iso"):
-            cd = self._open_cd(image, path, writing)
-            return NamedDriveDevice(cd, None, lambda: store.release(drive, image, False), q)
-        if lower.endswith(RESERVED_SUFFIXES):
-            raise tape_error(errno.EMEDIUMTYPE, f"{image}: this kind of image is not served yet")
-        tape = self._open_tape(path, _tape_options(flags, writing, q, named=True), q, image)
+        kind = kind_by_name(image, how[1].cd)
+        device = self._open_volume(path, image, kind, how, named=True)
+        tape = device.drive if isinstance(device, StreamingTape) else device
+        held = tape if isinstance(tape, VirtualTapeDrive) else None
 
         def release() -> None:
-            store.release(drive, image, reshelve=not tape.loaded)
+            reshelve = held is not None and not held.loaded
+            store.release(drive, image, reshelve=reshelve)
 
-        return NamedDriveDevice(_streaming(tape, q), tape, release, q)
+        return NamedDriveDevice(device, held, release, how[1])
 
 
 def _ask_operator(store: DriveStore, drive: DriveConfig, comment: str | None) -> OperatorRequest:
@@ -290,26 +258,6 @@ def _ask_operator(store: DriveStore, drive: DriveConfig, comment: str | None) ->
         drive.name,
     )
     return request
-
-
-def _tape_options(flags: int, writing: bool, q: Qualifiers, named: bool) -> OpenOptions:
-    """How to open a tape image for these qualifiers.
-
-    A named drive's /UNLOAD is carried out by :class:`NamedDriveDevice`: the volume is
-    rewound and the drive left empty, while the image stays ready for its next drive.
-    """
-    return OpenOptions(
-        write=writing,
-        create=bool(flags & os.O_CREAT),
-        nonblock=bool(flags & os.O_NONBLOCK),
-        rewind_on_close=q.rewind or (named and q.unload),
-        unload_on_close=False,  # an image named by path is simply closed
-        write_protect=not q.write,
-    )
-
-
-def _streaming(tape: VirtualTapeDrive, q: Qualifiers) -> TapeDevice:
-    return StreamingTape(tape) if q.stream else tape
 
 
 class NamedDriveDevice:

@@ -55,6 +55,14 @@ class TapeFormat(Protocol):
         """Return the bytes of one filemark."""
         ...
 
+    def probe(self, storage: Storage) -> str | None:
+        """Check that ``storage`` starts like an image of this format; ``None``, or the flaw."""
+        ...
+
+    def length_code_at(self, storage: Storage, offset: int) -> int | None:
+        """The index's length code of the object at ``offset`` (see ``ObjectIndex``), if any."""
+        ...
+
     def read_record(self, storage: Storage, index: ObjectIndex, i: int, buffer: memoryview) -> int:
         """Read record ``i``'s data into ``buffer`` (at least its length); returns the length."""
         ...

@@ -1,8 +1,15 @@
 """A tape image: a format's objects in a storage, addressed by object number.
 
-:class:`TapeImage` is what the drive works on. It loads or builds the object index, cuts off a
-torn record left by a crash, and appends records and filemarks, truncating first when writing
+:class:`TapeImage` is what the drive works on. It builds the object index (or takes a saved one that
+still matches the bytes), and appends records and filemarks, truncating first when writing
 anywhere but at the end (writing makes that point the new end of data, as on a real tape).
+
+Damage is information, never something to tidy away: a scan that stops on bytes it cannot read
+leaves ``damage`` set, and a write at that point is refused (EIO) so that nothing after it is
+lost. The one thing cut without being asked is a record torn by a crash of our own writer: a
+record running past the end of the file, at or after the offset where an open for writing that
+never closed began to write (``torn_from``, kept in the drive's state file), and only on an open
+for writing. Everything else waits for an explicit ``vmt repair``.
 Each record goes to the storage as one write call: header, data and trailer together, framed in
 place in a reusable buffer so that the data is not copied again.
 """
@@ -11,63 +18,88 @@ from __future__ import annotations
 
 import errno
 import logging
+from collections.abc import Callable
 
 from devices.errors import tape_error
 from devices.formats.base import ScanResult, TapeFormat
-from devices.formats.index import ImageIdentity, ObjectIndex
+from devices.formats.index import ObjectIndex
 from devices.interface import BytesLike
 from devices.storage import Storage
 
 log = logging.getLogger(__name__)
 
-INDEX_SUFFIX = ".rmtd-index"
-"""The index of ``vol.tap`` is saved as ``vol.tap.rmtd-index``."""
-
 
 class TapeImage:
-    """Objects of one image, readable by number and appendable at any position."""
+    """Objects of one image, readable by number and appendable at any position.
 
-    def __init__(self, storage: Storage, fmt: TapeFormat, index: ObjectIndex) -> None:
+    Args:
+        storage: the image's bytes.
+        fmt: its format.
+        index: its objects.
+        on_first_write: called with the byte offset before the first change at or below it
+            (the drive's state records it, so that a crash's torn record can be told from
+            damage on the next open).
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        fmt: TapeFormat,
+        index: ObjectIndex,
+        on_first_write: Callable[[int], None] | None = None,
+    ) -> None:
         self.storage = storage
         self.format = fmt
         self.index = index
-        self.problem: str | None = None
-        """Why the readable data ends early (corruption), or ``None``."""
+        self.damage: str | None = None
+        """Why the readable data ends before the file does (damage), or ``None``."""
+        self.dirty = False
+        """The index changed since it was loaded or saved."""
         self._frame = bytearray(fmt.headroom + fmt.tailroom + 65536)
-        self._dirty = False
+        self._on_first_write = on_first_write
+        self._written_from = storage.size() + 1  # lowest offset reported to on_first_write
 
     @classmethod
-    def open(cls, storage: Storage, fmt: TapeFormat, path: str | None, writable: bool) -> TapeImage:
-        """Index ``storage`` (from the saved index when still valid) and return the image.
+    def open(
+        cls,
+        storage: Storage,
+        fmt: TapeFormat,
+        saved: ObjectIndex | None = None,
+        writable: bool = False,
+        torn_from: int | None = None,
+    ) -> TapeImage:
+        """Index ``storage`` (``saved`` if it still matches the bytes) and return the image.
 
         Args:
             storage: the image's bytes.
             fmt: its format.
-            path: the image's file path, where the index is saved beside it; ``None`` for none.
-            writable: the image may be modified; a torn record at the end is then cut off.
+            saved: the index saved beside the image by an earlier open, if its identity matched.
+            writable: the image is opened for writing: a torn record of ours may be cut.
+            torn_from: the offset from which an unfinished open for writing wrote, if any.
         """
-        identity = ImageIdentity.of(path) if path else None
-        index = ObjectIndex.load(path + INDEX_SUFFIX, identity) if path and identity else None
+        index = saved if saved is not None and _plausible(saved, storage, fmt) else None
         result = ScanResult()
-        scanned = index is None
         if index is None:
             index = ObjectIndex()
             result = fmt.scan(storage, index)
         image = cls(storage, fmt, index)
-        image._dirty = scanned
-        if result.problem and result.torn and writable:
+        image.dirty = saved is None or index is not saved
+        if result.problem is None:
+            return image
+        ours = result.torn and torn_from is not None and index.end >= torn_from
+        if ours and writable:
             log.warning(
-                "%s: %s; cutting the image to %d bytes", storage.name, result.problem, index.end
-            )
-            storage.truncate(index.end)
-        elif result.problem:
-            log.warning(
-                "%s: %s; data after offset %d is unreadable",
+                "%s: %s (a write of ours cut short); cutting the image to %d bytes",
                 storage.name,
                 result.problem,
                 index.end,
             )
-            image.problem = result.problem
+            storage.truncate(index.end)
+            return image
+        image.damage = f"damaged at offset {index.end} ({result.problem})"
+        if result.torn and not ours:
+            image.damage += " (not a write of ours cut short: 'vmt repair' cuts it)"
+        log.warning("%s: %s", storage.name, image.damage)
         return image
 
     def __len__(self) -> int:
@@ -77,6 +109,10 @@ class TapeImage:
     def end_offset(self) -> int:
         """Byte offset where the next object would be written."""
         return self.index.end
+
+    def set_first_write_hook(self, hook: Callable[[int], None]) -> None:
+        """Call ``hook(offset)`` before the image is first changed at or below ``offset``."""
+        self._on_first_write = hook
 
     def read_record(self, i: int, buffer: memoryview) -> int:
         """Read record ``i`` into ``buffer`` (at least the record's length)."""
@@ -98,22 +134,51 @@ class TapeImage:
         """Return the bytes a filemark takes in the image."""
         return len(self.format.filemark())
 
-    def cut(self, i: int) -> None:
-        """Make object ``i`` the end of data: drop it and everything after it."""
+    def check_write_at(self, i: int, name: str) -> None:
+        """Refuse to write at object ``i`` when that is where the image is damaged (EIO).
+
+        Writing before the damage is an ordinary overwrite, as on a tape; writing at it would
+        cut off whatever lies beyond, which may be data worth recovering.
+        """
+        if self.damage is not None and i >= len(self.index):
+            raise tape_error(
+                errno.EIO,
+                f"{name}: cannot write at object {i}: the image is {self.damage}; "
+                "nothing after it is touched ('vmt verify', 'vmt repair')",
+            )
+
+    def cut(self, i: int, name: str | None = None) -> None:
+        """Make object ``i`` the end of data: drop it and everything after it.
+
+        Raises:
+            OSError: EIO when ``i`` is where the image is damaged (see :meth:`check_write_at`).
+        """
+        self.check_write_at(i, name or self.storage.name)
         if i < len(self.index) or self.storage.size() != self.index.end:
+            end = self.index.offset(i)
+            self._before_change(end)
             self.index.truncate(i)
-            self.storage.truncate(self.index.end)
-            self.problem = None
-            self._dirty = True
+            self.storage.truncate(end)
+            self.index.end = end
+            self.damage = None
+            self.dirty = True
+
+    def _before_change(self, offset: int) -> None:
+        if offset < self._written_from:
+            if self._on_first_write is not None:
+                self._on_first_write(offset)
+            self._written_from = offset
 
     def append_prepared(self, length: int) -> None:
         """Append the record whose data was put in :meth:`record_buffer` ``(length)``."""
         frame = self.format.frame(self._frame, length)
         offset = self.index.end
+        if offset < self._written_from:
+            self._before_change(offset)
         self.storage.write_at(offset, frame)
         self.index.add_record(offset, length)
         self.index.end = offset + len(frame)
-        self._dirty = True
+        self.dirty = True
 
     def append_record(self, data: BytesLike) -> None:
         """Append one record holding ``data`` (copied once into the framing buffer)."""
@@ -121,14 +186,21 @@ class TapeImage:
         self.record_buffer(len(view))[:] = view
         self.append_prepared(len(view))
 
-    def append_filemark(self) -> None:
-        """Append one filemark."""
+    def append_filemarks(self, count: int) -> None:
+        """Append ``count`` filemarks in one write."""
         mark = self.format.filemark()
         offset = self.index.end
-        self.storage.write_at(offset, mark)
-        self.index.add_filemark(offset)
-        self.index.end = offset + len(mark)
-        self._dirty = True
+        if offset < self._written_from:
+            self._before_change(offset)
+        self.storage.write_at(offset, mark * count)
+        for k in range(count):
+            self.index.add_filemark(offset + k * len(mark))
+        self.index.end = offset + count * len(mark)
+        self.dirty = True
+
+    def append_filemark(self) -> None:
+        """Append one filemark."""
+        self.append_filemarks(1)
 
     def check_writable_length(self, length: int, name: str | None = None) -> None:
         """Refuse a record length the format cannot hold (EINVAL), naming the image ``name``."""
@@ -139,13 +211,14 @@ class TapeImage:
                 f"1..{self.format.max_record}",
             )
 
-    def save_index(self, path: str | None) -> None:
-        """Save the index beside the image if it changed; a failure only costs a rescan."""
-        if not path or not self._dirty or self.problem:
-            return  # an index cannot say why the data ends early: rescan corrupt images
-        try:
-            self.storage.sync()
-            self.index.save(path + INDEX_SUFFIX, ImageIdentity.of(path))
-            self._dirty = False
-        except OSError as exc:
-            log.info("%s: index not saved (%s); it will be rebuilt", path, exc.strerror)
+
+def _plausible(index: ObjectIndex, storage: Storage, fmt: TapeFormat) -> bool:
+    """Whether a saved index agrees with the bytes where it is cheap to look.
+
+    Its identity already matched; this catches an index copied beside another image (or
+    edited): its end must be within the file and its first and last objects where it says.
+    """
+    if index.end > storage.size():
+        return False
+    ends = (0, len(index) - 1) if len(index) else ()
+    return all(fmt.length_code_at(storage, index.offsets[i]) == index.lengths[i] for i in ends)

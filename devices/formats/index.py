@@ -6,8 +6,9 @@ the sorted object numbers of the filemarks, so that spacing over files is a bina
 reading record ``i`` is one positioned read. Object numbers are also the SCSI logical positions
 that MTSEEK and MTIOCPOS use.
 
-The index is saved beside its image and trusted only while the image's size, modification time
-and inode are what they were when it was saved; otherwise the image is scanned again.
+The index is saved beside its image and trusted only while the image's identity (size, times,
+inode and device of the file actually opened) is what it was when it was saved, and its first
+and last objects are where it says; otherwise the image is scanned again.
 """
 
 from __future__ import annotations
@@ -24,11 +25,14 @@ from devices.atomic import read_no_follow, write_atomically
 
 log = logging.getLogger(__name__)
 
+INDEX_SUFFIX = ".rmtd-index"
+"""The index of ``vol.tap`` is saved as ``vol.tap.rmtd-index``."""
+
 FILEMARK = -1
 """Length code of a filemark. Good records store their length (>= 0); bad ones ``-2 - length``."""
 
 _HEADER = Struct(
-    "magic" / Const(b"RMTDIDX1"),
+    "magic" / Const(b"RMTDIDX2"),
     "image_size" / Int64ul,
     "image_mtime_ns" / Int64ul,
     "image_inode" / Int64ul,
@@ -36,6 +40,7 @@ _HEADER = Struct(
     "count" / Int64ul,
     "marks" / Int64ul,
     "image_ctime_ns" / Int64ul,
+    "image_device" / Int64ul,
 )
 _HEADER_SIZE = _HEADER.sizeof()
 _ITEM = Int64sl.sizeof()
@@ -43,22 +48,39 @@ _ITEM = Int64sl.sizeof()
 
 @dataclass(frozen=True, slots=True)
 class ImageIdentity:
-    """What identifies one version of an image file: size, mtime, inode and ctime.
+    """What identifies one version of an image file: size, mtime, inode, ctime and device.
 
-    The ctime catches a same-size rewrite within one mtime tick, or one that restored the
-    mtime (``touch -r``): nothing but the kernel sets it.
+    It is taken from the open descriptor (``fstat``), never from the name: a path can be
+    renamed over at any moment, and side files must describe the file that was actually
+    opened. The ctime catches a same-size rewrite within one mtime tick, or one that restored
+    the mtime (``touch -r``): nothing but the kernel sets it.
     """
 
     size: int
     mtime_ns: int
     inode: int
     ctime_ns: int
+    device: int = 0
 
     @classmethod
-    def of(cls, path: str) -> ImageIdentity:
-        """Stat ``path`` and return its identity."""
-        st = os.stat(path)
-        return cls(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+    def of_fd(cls, fd: int) -> ImageIdentity:
+        """Return the identity of the file open on ``fd``."""
+        return cls.of_stat(os.fstat(fd))
+
+    @classmethod
+    def of_stat(cls, st: os.stat_result) -> ImageIdentity:
+        """Return the identity a ``stat`` result describes."""
+        return cls(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, st.st_dev)
+
+
+def same_file(path: str, fd: int) -> bool:
+    """Whether ``path`` still names the file open on ``fd`` (not a symlink, not a replacement)."""
+    try:
+        named = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    opened = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
 
 
 class ObjectIndex:
@@ -126,6 +148,7 @@ class ObjectIndex:
                 "count": len(self.lengths),
                 "marks": len(self.marks),
                 "image_ctime_ns": identity.ctime_ns,
+                "image_device": identity.device,
             }
         )
         body = (memoryview(a).cast("B") for a in (self.offsets, self.lengths, self.marks))
@@ -143,12 +166,15 @@ class ObjectIndex:
         except Exception:  # construct raises many types for a malformed header
             log.info("%s: unreadable index, rescanning", path)
             return None
-        if (head.image_size, head.image_mtime_ns, head.image_inode, head.image_ctime_ns) != (
-            identity.size,
-            identity.mtime_ns,
-            identity.inode,
-            identity.ctime_ns,
-        ):
+        saved = ImageIdentity(
+            head.image_size,
+            head.image_mtime_ns,
+            head.image_inode,
+            head.image_ctime_ns,
+            head.image_device,
+        )
+        if saved != identity:
+            log.info("%s: index of another version of the image, rebuilding it", path)
             return None
         count, marks = head.count, head.marks
         if len(raw) != _HEADER_SIZE + _ITEM * (2 * count + marks):

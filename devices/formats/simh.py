@@ -20,7 +20,7 @@ from typing import Any
 from construct import BitsInteger, BitStruct, ByteSwapped, Nibble
 
 from devices.formats.base import ScanResult
-from devices.formats.index import ObjectIndex
+from devices.formats.index import FILEMARK, ObjectIndex
 from devices.storage import Storage
 
 CONTROL_WORD = ByteSwapped(BitStruct("cls" / Nibble, "value" / BitsInteger(28)))
@@ -129,6 +129,8 @@ class _Scanner:
         Returns the next offset, or a :class:`ScanResult` when the scan must stop there.
         """
         if word == END_OF_MEDIUM:
+            if pos + 4 < self.size:  # SIMH: nothing follows the end of medium
+                return ScanResult(f"{self.size - pos - 4} bytes after the end-of-medium marker")
             return ScanResult()
         if word == ERASE_GAP:
             return pos + 4
@@ -181,6 +183,25 @@ class SimhFormat:
         """Return a tape mark."""
         return _WORD.pack(TAPE_MARK)
 
+    def length_code_at(self, storage: Storage, offset: int) -> int | None:
+        """The length code of the object at ``offset``: a record's length, or a filemark's."""
+        word = bytearray(4)
+        if storage.read_into(offset, memoryview(word)) != 4:
+            return None
+        value: int = _WORD.unpack(word)[0]
+        if value == TAPE_MARK:
+            return FILEMARK
+        parts = decode_word(value)
+        if parts.cls == CLASS_GOOD:
+            return int(parts.value)
+        if parts.cls == CLASS_BAD:
+            return -2 - int(parts.value)
+        return None
+
+    def probe(self, storage: Storage) -> str | None:
+        """Check that ``storage`` starts like a SIMH image (see :func:`probe`)."""
+        return probe(storage)
+
     def read_record(self, storage: Storage, index: ObjectIndex, i: int, buffer: memoryview) -> int:
         """Read record ``i``'s data (it follows the leading word) into ``buffer``."""
         length = index.record_length(i)
@@ -188,3 +209,52 @@ class SimhFormat:
         if got != length:
             raise OSError(5, f"{storage.name}: record {i} is cut short")
         return length
+
+
+_PROBE_WINDOW = 1 << 16
+"""How far :func:`probe` looks: far enough that other files fail, not so far that it costs."""
+
+
+def probe(storage: Storage) -> str | None:
+    """Check that ``storage`` starts like a SIMH image; ``None`` if so, else what is wrong.
+
+    The objects in the first 64 KiB are walked. The file is an image if they are all well
+    formed (records whose two length words agree, tape marks, gaps, markers), or if a well
+    formed data record comes before the first bad object (an image damaged further on: the
+    image layer reports that damage). A file that fails before any good record (garbage, or
+    zeros then garbage, as a disk image starts) is not an image. An empty file is a blank
+    tape; a good record running past the end first thing is a first write cut short (torn).
+    """
+    size = storage.size()
+    word = bytearray(4)
+    view = memoryview(word)
+    pos = 0
+    seen_record = False
+    while pos < min(size, _PROBE_WINDOW):
+        if pos + 4 > size or storage.read_into(pos, view) != 4:
+            problem = f"partial control word at offset {pos}"
+            break
+        value = _WORD.unpack(word)[0]
+        if value == END_OF_MEDIUM:
+            return None
+        if value in (TAPE_MARK, ERASE_GAP, HALF_GAP):
+            pos += 2 if value == HALF_GAP else 4
+            continue
+        parts = decode_word(value)
+        if parts.cls in (CLASS_PRIVATE_MARKER, CLASS_MARKERS):
+            pos += 4
+            continue
+        end = pos + record_size(parts.value)
+        if end > size:
+            if pos == 0 and parts.cls == CLASS_GOOD:
+                return None  # torn first write: the image layer decides
+            problem = f"record at offset {pos} runs past the end"
+            break
+        if storage.read_into(end - 4, view) != 4 or _WORD.unpack(word)[0] != value:
+            problem = f"record at offset {pos}: length words differ"
+            break
+        seen_record = seen_record or parts.cls in (CLASS_GOOD, CLASS_BAD)
+        pos = end
+    else:
+        return None
+    return None if seen_record else problem

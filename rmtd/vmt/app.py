@@ -10,6 +10,7 @@ Errors are one line on stderr and exit status 1; usage errors exit with 2, as mt
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from collections.abc import Iterator
@@ -21,14 +22,17 @@ import click
 from devices.drive import VirtualTapeDrive
 from devices.errors import describe
 from devices.interface import OpenOptions, TapeDevice
+from devices.kinds import DeviceKind, describe_content, kind_by_name
 from devices.vtape import open_tape_image
 from rmtd.client import DEFAULT_RMT_COMMAND, RemoteTape, parse_remote
+from rmtd.devspec import parse_qualifiers
 from rmtd.mtops import (
     MtOperation,
     format_status,
     parse_count,
     resolve_operation,
 )
+from rmtd.opener import DeviceOpener, OpenerConfig
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -36,11 +40,24 @@ EXIT_USAGE = 2
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Where mt operations go: ``-f``'s device, and how to reach a remote one."""
+    """Where mt operations go: ``-f``'s device, and how to reach a remote one.
+
+    Attributes:
+        device: ``-f``'s device spec (``$TAPE``).
+        rsh_command: how to reach a remote host.
+        rmt_command: the RMT server to run there.
+        force: treat a local file as a SIMH tape image whatever its name and bytes say.
+    """
 
     device: str | None
     rsh_command: str
     rmt_command: str
+    force: bool = False
+
+
+LOCAL_DEFAULTS = parse_qualifiers("/nomount/norewind/nounload")
+"""Qualifiers of a local device before ``-f``'s own: a drive keeps its tape and position
+between commands, as ``/dev/nst0`` does for mt."""
 
 
 class VmtGroup(click.Group):
@@ -89,8 +106,15 @@ class VmtGroup(click.Group):
     metavar="COMMAND",
     help="The RMT server to run on a remote host.",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Treat a local file as a SIMH tape image even if its name or bytes say otherwise.",
+)
 @click.pass_context
-def main(ctx: click.Context, device: str | None, rsh_command: str, rmt_command: str) -> None:
+def main(
+    ctx: click.Context, device: str | None, rsh_command: str, rmt_command: str, force: bool
+) -> None:
     """Control a virtual tape drive as mt does, and make and inspect tape images.
 
     \b
@@ -103,7 +127,7 @@ def main(ctx: click.Context, device: str | None, rsh_command: str, rmt_command: 
     Named drives of the rmtd configuration (--config FILE, default $RMTD_CONFIG):
       vmt drives | vmt load DRIVE IMAGE | vmt unload DRIVE | vmt requests
     """  # noqa: D301 (click needs a real \b to keep the list as typed)
-    ctx.obj = Target(device, rsh_command, rmt_command)
+    ctx.obj = Target(device, rsh_command, rmt_command, force)
 
 
 def _operation_command(operation: MtOperation) -> click.Command:
@@ -127,14 +151,15 @@ def run_mt(ctx: click.Context, operation: MtOperation, count: str | None) -> Non
     number = parse_count(operation, count)
     with errors_exit(target.device):
         remote = parse_remote(target.device)
-        if remote is None:
-            options = OpenOptions(write=operation.writes, nonblock=not operation.needs_medium)
-            with open_image(target.device, options) as drive:
-                _perform(drive, operation, number)
-            return
-        flags = os.O_WRONLY if operation.writes else os.O_RDONLY
+        flags = os.O_RDWR if operation.writes else os.O_RDONLY
         if not operation.needs_medium:
             flags |= os.O_NONBLOCK
+        if remote is None:
+            opener = DeviceOpener(OpenerConfig(defaults=LOCAL_DEFAULTS))
+            device = opener.open(target.device, flags, force_tape=target.force)
+            with _closing(device):
+                _perform(device, operation, number)
+            return
         tape = RemoteTape.connect(
             remote, flags, rsh_command=target.rsh_command, rmt_command=target.rmt_command
         )
@@ -170,13 +195,42 @@ def _message(exc: OSError, name: str) -> str:
 
 
 @contextmanager
-def open_image(image: str, options: OpenOptions) -> Iterator[VirtualTapeDrive]:
-    """Open a local image as a drive; close it after, without hiding the first error."""
-    drive = open_tape_image(image, options)
+def _closing(device: TapeDevice) -> Iterator[TapeDevice]:
+    """Close ``device`` after use, without hiding the first error."""
     try:
-        yield drive
+        yield device
     except BaseException:
         with suppress(OSError):  # the first error is the one worth reporting
-            drive.close()
+            device.close()
         raise
-    drive.close()
+    device.close()
+
+
+def image_kind(image: str) -> DeviceKind:
+    """The kind the image tools treat ``image`` as: its name's, or SIMH under ``--force``.
+
+    Raises:
+        OSError: EMEDIUMTYPE for a name that is not a tape image's (without ``--force``),
+            saying what the file holds.
+    """
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and isinstance(ctx.find_root().obj, Target) and ctx.find_root().obj.force:
+        return DeviceKind.SIMH
+    kind = kind_by_name(image)
+    if not kind.is_tape_image:
+        raise OSError(
+            errno.EMEDIUMTYPE,
+            f"{image}: not a tape image (those are named *.tap): it is {kind.value} holding "
+            f"{describe_content(image)}; 'vmt --force' treats it as a tape image",
+        )
+    return kind
+
+
+@contextmanager
+def open_image(image: str, options: OpenOptions) -> Iterator[VirtualTapeDrive]:
+    """Open a local image as a drive; close it after, without hiding the first error."""
+    kind = image_kind(image)
+    forced = kind_by_name(image) is not kind
+    drive = open_tape_image(image, options, kind=kind, accept_foreign=forced)
+    with _closing(drive):
+        yield drive

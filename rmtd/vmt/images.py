@@ -75,7 +75,7 @@ def ls_command(image: str, as_json: bool) -> None:
     """List the tape files of an image: records, smallest and largest record, bytes."""
     with errors_exit(image), open_image(image, OpenOptions(nonblock=True)) as drive:
         files = summarize(drive.image.index)
-        problem = drive.image.problem
+        problem = drive.image.damage
     if as_json:
         doc: dict[str, Any] = {
             "image": image,

@@ -13,8 +13,7 @@ import pytest
 
 from devices.drive import VirtualTapeDrive
 from devices.formats.base import ScanResult
-from devices.formats.image import INDEX_SUFFIX
-from devices.formats.index import ObjectIndex
+from devices.formats.index import INDEX_SUFFIX, ObjectIndex
 from devices.formats.simh import SimhFormat
 from devices.interface import GeneralStatus, MtOp, OpenOptions
 from devices.state import VolumeInfo
@@ -160,11 +159,26 @@ def test_write_protected_volume_refuses_write_opens(tmp_path: Path) -> None:
     drive.close()
 
 
-def test_write_protect_option_refuses_writes_on_a_write_open(tmp_path: Path) -> None:
-    drive = open_tape_image(new_tape(tmp_path), OpenOptions(write=True, write_protect=True))
-    assert errno_of(lambda: drive.write(b"x")) == errno.EACCES
-    assert errno_of(lambda: drive.ioctl(MtOp.MTWEOF, 1)) == errno.EACCES
+def test_write_protect_option_refuses_write_opens_and_shows_wr_prot(tmp_path: Path) -> None:
+    path = new_tape(tmp_path)
+    protected = OpenOptions(write=True, write_protect=True)
+    assert errno_of(lambda: open_tape_image(path, protected)) == errno.EROFS
+    drive = open_tape_image(path, OpenOptions(write_protect=True))
     assert drive.status().gstat & G.WR_PROT
+    assert errno_of(lambda: drive.write(b"x")) == errno.EBADF
+    drive.close()
+
+
+def test_a_read_only_image_file_is_a_write_protected_volume(tmp_path: Path) -> None:
+    path = new_tape(tmp_path)
+    os.chmod(path, 0o444)  # even for root, who could write it anyway
+    assert errno_of(lambda: open_tape_image(path, OpenOptions(write=True))) == errno.EROFS
+    drive = open_tape_image(path, OpenOptions())
+    assert drive.status().gstat & G.WR_PROT
+    drive.close()
+    os.chmod(path, 0o644)
+    drive = open_tape_image(path, OpenOptions())
+    assert not drive.status().gstat & G.WR_PROT
     drive.close()
 
 
@@ -419,16 +433,56 @@ def test_unreadable_index_is_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert spy.calls == 1
 
 
+def _crash_while_writing(path: str, data: list[bytes | None]) -> None:
+    """Write ``data`` and die without closing: the process is gone, the lock with it."""
+    drive = open_tape_image(path, OpenOptions(write=True))
+    drive.ioctl(MtOp.MTEOM, 1)
+    for obj in data:
+        drive.write(obj) if obj is not None else drive.ioctl(MtOp.MTWEOF, 1)
+    drive.image.storage.close()
+
+
 def test_torn_record_at_the_end_is_cut_on_reopen(tmp_path: Path, decode: Decoder) -> None:
     path = new_tape(tmp_path)
-    _write(path, [b"one", b"two", None])
+    _write(path, [b"one"])
+    _crash_while_writing(path, [b"two", None])
     size = os.path.getsize(path)
     with open(path, "ab") as image:
         image.write(struct.pack("<I", 100) + b"x" * 10)  # a crash in the middle of a record
     drive = open_tape_image(path, OpenOptions(write=True))
     assert os.path.getsize(path) == size
     drive.ioctl(MtOp.MTEOM, 1)
-    assert drive.tell() == 3
+    assert drive.tell() == 4
     drive.write(b"three")
     drive.close()
-    assert decode(Path(path).read_bytes()) == [b"one", b"two", None, b"three", None]
+    assert decode(Path(path).read_bytes()) == [b"one", None, b"two", None, b"three", None]
+
+
+def test_a_record_past_the_end_that_no_write_of_ours_left_is_damage(tmp_path: Path) -> None:
+    path = new_tape(tmp_path)
+    _write(path, [b"one", b"two", None])
+    with open(path, "ab") as image:  # a clean close, then the bytes changed: not our crash
+        image.write(struct.pack("<I", 100) + b"x" * 10)
+    damaged = Path(path).read_bytes()
+    drive = open_tape_image(path, OpenOptions(write=True))
+    assert errno_of(lambda: drive.ioctl(MtOp.MTEOM, 1)) == errno.EIO
+    assert drive.tell() == 3
+    assert errno_of(lambda: drive.write(b"three")) == errno.EIO
+    assert errno_of(lambda: drive.ioctl(MtOp.MTWEOF, 1)) == errno.EIO
+    assert errno_of(lambda: drive.ioctl(MtOp.MTERASE, 1)) == errno.EIO
+    drive.close()
+    assert Path(path).read_bytes() == damaged
+
+
+def test_writing_before_the_damage_is_an_ordinary_overwrite(
+    tmp_path: Path, decode: Decoder
+) -> None:
+    path = new_tape(tmp_path)
+    _write(path, [b"one", b"two", None])
+    with open(path, "ab") as image:
+        image.write(b"garbage!")
+    drive = open_tape_image(path, OpenOptions(write=True))
+    drive.ioctl(MtOp.MTFSR, 1)
+    drive.write(b"TWO")
+    drive.close()
+    assert decode(Path(path).read_bytes()) == [b"one", b"TWO", None]

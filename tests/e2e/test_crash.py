@@ -152,8 +152,8 @@ def test_a_torn_record_left_by_a_kill_is_cut_on_the_next_open(
     assert list(read_back(image)) == sent
     assert image.stat().st_size == complete
     assert cut_messages(caplog) == [
-        f"{image}: record at offset {complete} runs past the end; "
-        f"cutting the image to {complete} bytes"
+        f"{image}: record at offset {complete} runs past the end "
+        f"(a write of ours cut short); cutting the image to {complete} bytes"
     ]
 
 
@@ -215,8 +215,8 @@ def test_random_kills_while_streaming_lose_no_acknowledged_record(
     assert after == sum(record_size(len(d)) for d in got)
     if before != after:
         assert cut_messages(caplog) == [
-            f"{image}: record at offset {after} runs past the end; "
-            f"cutting the image to {after} bytes"
+            f"{image}: record at offset {after} runs past the end "
+            f"(a write of ours cut short); cutting the image to {after} bytes"
         ]
     else:
         assert cut_messages(caplog) == []

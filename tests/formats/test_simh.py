@@ -165,7 +165,6 @@ def test_block_size_beyond_the_format_is_refused(tmp_path: Path) -> None:
         ("bad.tap", ["EIO", b"", b"", b"", "EIO"]),  # class 8 record: EIO, then the marks
         ("eom_garbage.tap", [b"HELLO", b"ABCD", "EIO", "EIO"]),  # nothing after the marker
         ("trunc.tap", [b"HELLO", "EIO", "EIO"]),  # torn second record cut off
-        ("vec_e11.tap", ["EIO", "EIO"]),  # no pad bytes: the first trailer is wrong
     ],
 )
 def test_vector_reads_as_tape_md_says(
@@ -202,18 +201,35 @@ def test_bad_record_is_consumed_and_fails_again_when_reread(vector: Vector) -> N
     drive.close()
 
 
-def test_writing_after_eom_marker_drops_the_garbage(vector: Vector, decode: Decoder) -> None:
+def test_bytes_after_the_eom_marker_are_damage_never_cut(vector: Vector) -> None:
     path = vector("eom_garbage.tap")
     drive = open_tape_image(path, OpenOptions(write=True))
-    drive.ioctl(MtOp.MTEOM, 1)
+    with pytest.raises(OSError) as failed:
+        drive.ioctl(MtOp.MTEOM, 1)
+    assert failed.value.errno == errno.EIO
     assert drive.tell() == 2
+    with pytest.raises(OSError) as failed:
+        drive.write(b"NEW")
+    assert failed.value.errno == errno.EIO
+    assert "offset 26" in str(failed.value)
+    drive.close()
+    assert Path(path).read_bytes() == (VECTORS / "eom_garbage.tap").read_bytes()
+
+
+def test_writing_at_an_eom_marker_that_ends_the_file_replaces_it(
+    vector: Vector, decode: Decoder
+) -> None:
+    path = vector("vec_eom.tap")
+    drive = open_tape_image(path, OpenOptions(write=True))
+    drive.ioctl(MtOp.MTEOM, 1)
     drive.write(b"NEW")
     drive.close()
-    assert decode(Path(path).read_bytes()) == [b"HELLO", b"ABCD", b"NEW", None]
+    assert decode(Path(path).read_bytes())[-2:] == [b"NEW", None]
 
 
 def test_torn_tail_is_cut_on_a_writable_open(vector: Vector, encode: Encoder) -> None:
     path = vector("trunc.tap")
+    StateFile(path).save(SavedState(writing_since=14))  # a write of ours, cut short by a crash
     drive = open_tape_image(path, OpenOptions(write=True))
     assert Path(path).stat().st_size == 14
     assert reads(drive, 2) == [b"HELLO", "EIO"]
@@ -232,11 +248,22 @@ def test_torn_tail_is_kept_on_a_write_protected_volume(vector: Vector) -> None:
     assert Path(path).read_bytes() == (VECTORS / "trunc.tap").read_bytes()
 
 
-def test_e11_image_fails_with_eio_on_every_operation(vector: Vector) -> None:
-    """An unpadded image read as SIMH: the first trailer is wrong, nothing is readable."""
+def test_e11_image_is_not_taken_for_a_simh_image(vector: Vector) -> None:
+    """An unpadded image: its first trailer is wrong, so it is refused at open."""
+    path = vector("vec_e11.tap")
+    for options in (OpenOptions(), OpenOptions(write=True)):
+        with pytest.raises(OSError) as failed:
+            open_tape_image(path, options)
+        assert failed.value.errno == errno.EMEDIUMTYPE
+        assert "not a SIMH tape image" in str(failed.value)
+    assert Path(path).read_bytes() == (VECTORS / "vec_e11.tap").read_bytes()
+
+
+def test_e11_image_forced_open_fails_with_eio_on_every_operation(vector: Vector) -> None:
+    """Forced (vmt --force), nothing is readable and nothing is cut."""
     path = vector("vec_e11.tap")
     for _ in range(2):  # the second open must not trust an index of the empty prefix
-        drive = open_tape_image(path, OpenOptions())
+        drive = open_tape_image(path, OpenOptions(write=True), accept_foreign=True)
         assert reads(drive, 2) == ["EIO", "EIO"]
         for op, count in [(MtOp.MTFSF, 1), (MtOp.MTFSR, 1), (MtOp.MTSEEK, 3)]:
             drive.ioctl(MtOp.MTREW, 1)
@@ -343,7 +370,12 @@ def test_any_bytes_as_an_image_only_raise_oserror(
     try:
         path = str(Path(tmp) / "junk.tap")
         Path(path).write_bytes(image)
-        first = read_image(path, 20)  # scans; a torn tail may be cut
+        try:
+            first = read_image(path, 20)  # scans; nothing is cut
+        except OSError as exc:
+            assert exc.errno == errno.EMEDIUMTYPE  # not a SIMH image
+            assert Path(path).read_bytes() == image
+            return
         assert read_image(path, 20) == first  # the same through the saved index, if any
         drive = open_tape_image(path, OpenOptions())
         for op, count in ops:

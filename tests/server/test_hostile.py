@@ -531,7 +531,7 @@ def test_corrupt_images_read_up_to_the_damage_then_eio(
     done = serve(root, b"Obad.tap/nostream\n0 O_RDONLY\n" + reads + b"C\nObad.tap\n0\nR200\nR9\n")
     head = a(0) + a(100, first) + a(51, second)
     if garbage is corrupt_lengths:
-        damage = e(5, f"{real}: record at offset 168: length words differ")
+        damage = e(5, f"{real}: damaged at offset 168 (record at offset 168: length words differ)")
         records = head + damage * 3
     else:
         damage = e(5, f"{real}: bad data in record 2")

@@ -1,0 +1,191 @@
+"""The one device model: what a name stands for, and whether the file agrees.
+
+Every opener asks this module, and no other code decides: the RMT server for a client's path
+and for a named drive's volume, the named-drive store when it loads a volume, and ``vmt`` for
+its mt operations and image tools.
+
+A kind is *claimed* by the name (:func:`kind_by_name`): ``.tap`` a SIMH tape image, ``.iso`` or
+the /CD qualifier a CD-ROM, ``.aws`` and ``.het`` the Hercules tape images (not served yet),
+``/dev/nst0`` and its kin a real drive (not served yet), anything else a plain file. A claim of
+a tape kind is then *checked* against the bytes (:func:`check_tape_content`, called on the open
+descriptor by :mod:`devices.vtape`): an existing file that is not a valid image of the kind its
+name claims is never written as one. A caller that knows better (``vmt --force``) may ask for a
+tape where the name says plain file; nothing else overrides the bytes.
+
+:func:`describe_content` says what a file looks like (a tar archive, an ISO 9660 image...), so
+that a refusal tells the user what they pointed at.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+from enum import Enum
+
+from devices.errors import tape_error
+from devices.formats.base import TapeFormat
+from devices.formats.simh import SimhFormat
+from devices.storage import Storage
+
+
+class DeviceKind(Enum):
+    """What a device name stands for. The value is how messages call it."""
+
+    PLAIN = "a plain file"
+    SIMH = "a SIMH tape image"
+    ISO = "a CD-ROM image"
+    AWS = "an AWS tape image"
+    HET = "a HET tape image"
+    REAL_DRIVE = "a tape drive"
+
+    @property
+    def is_tape_image(self) -> bool:
+        """Whether this kind is a tape image served as a drive (formats implemented or not)."""
+        return self in (DeviceKind.SIMH, DeviceKind.AWS, DeviceKind.HET)
+
+
+_SUFFIXES = {
+    ".tap": DeviceKind.SIMH,
+    ".iso": DeviceKind.ISO,
+    ".aws": DeviceKind.AWS,
+    ".het": DeviceKind.HET,
+}
+_REAL_DRIVE = re.compile(r"/dev/n?st\d+[lma]?\Z")
+
+
+def kind_by_name(name: str, cd: bool = False) -> DeviceKind:
+    """The kind a device name claims (``cd``: the /CD qualifier was given)."""
+    if cd:
+        return DeviceKind.ISO
+    if _REAL_DRIVE.match(name):
+        return DeviceKind.REAL_DRIVE
+    lower = name.lower()
+    for suffix, kind in _SUFFIXES.items():
+        if lower.endswith(suffix):
+            return kind
+    return DeviceKind.PLAIN
+
+
+def tape_format(kind: DeviceKind, name: str) -> TapeFormat:
+    """The image format that serves ``kind``.
+
+    Raises:
+        OSError: EMEDIUMTYPE for an image kind whose format is not implemented yet (AWS, HET)
+            and for a kind that is not a tape image at all.
+    """
+    if kind is DeviceKind.SIMH:
+        return SimhFormat()
+    if kind.is_tape_image:
+        raise tape_error(errno.EMEDIUMTYPE, f"{name}: {kind.value[3:]}s are not served yet")
+    raise tape_error(errno.EMEDIUMTYPE, f"{name}: {kind.value}, not a tape image")
+
+
+def check_tape_content(storage: Storage, fmt: TapeFormat, name: str) -> None:
+    """Refuse to treat ``storage`` as a ``fmt`` image when its bytes say it is not one.
+
+    An empty file is a blank tape of any format. Otherwise the format's probe looks at the
+    first objects; a file that fails it is never read or written as a tape.
+
+    Raises:
+        OSError: EMEDIUMTYPE naming what the file looks like instead.
+    """
+    problem = fmt.probe(storage)
+    if problem is None:
+        return
+    head = bytearray(_SNIFF_BYTES)
+    got = storage.read_into(0, memoryview(head))
+    looks = describe_bytes(bytes(head[:got]), storage.size())
+    raise tape_error(
+        errno.EMEDIUMTYPE,
+        f"{name}: not {_FORMAT_NAMES.get(fmt.name, 'a tape image')} ({problem}); "
+        f"it looks like {looks}",
+    )
+
+
+_FORMAT_NAMES = {"simh": DeviceKind.SIMH.value}
+_SNIFF_BYTES = 32774  # an ISO 9660 volume descriptor's "CD001" sits at byte 32769
+
+_MAGIC: tuple[tuple[int, bytes, str], ...] = (
+    (257, b"ustar", "a tar archive"),
+    (32769, b"CD001", "an ISO 9660 (CD-ROM) image"),
+    (0, b"070701", "a cpio archive"),
+    (0, b"070702", "a cpio archive"),
+    (0, b"070707", "a cpio archive"),
+    (0, b"\xc7\x71", "a cpio archive"),
+    (0, b"\x71\xc7", "a cpio archive"),
+    (0, b"\x1f\x8b", "a gzip file"),
+    (0, b"BZh", "a bzip2 file"),
+    (0, b"\xfd7zXZ\x00", "an xz file"),
+    (0, b"\x28\xb5\x2f\xfd", "a zstd file"),
+    (0, b"\x7fELF", "an ELF executable"),
+    (0, b"xfsm", "an xfsdump media file"),
+    (24, (60012).to_bytes(4, "little"), "a dump(8) archive"),
+    (24, (60011).to_bytes(4, "little"), "a dump(8) archive"),
+)
+
+
+def describe_bytes(head: bytes, size: int) -> str:
+    """Say what a file whose first bytes are ``head`` (of ``size`` in all) looks like."""
+    if size == 0:
+        return "an empty file"
+    for offset, magic, what in _MAGIC:
+        if head[offset : offset + len(magic)] == magic:
+            return what
+    if not head.strip(b"\0"):
+        return "zeros"
+    if all(32 <= b < 127 or b in b"\t\r\n" for b in head[:4096]):
+        return "text"
+    return "data of an unknown format"
+
+
+def describe_content(path: str) -> str:
+    """Say what the file at ``path`` looks like ("a tar archive", "an empty file", ...).
+
+    Returns ``"a directory"``, ``"a missing file"`` and the like for what is not a file.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return "a missing file"
+    except OSError as exc:
+        return f"an unreadable file ({exc.strerror})"
+    try:
+        info = os.fstat(fd)
+        if not os.path.isfile(path):
+            return "a directory" if os.path.isdir(path) else "not a regular file"
+        head = os.pread(fd, _SNIFF_BYTES, 0)
+    finally:
+        os.close(fd)
+    if SimhFormat().probe(_BytesStorage(path, head, info.st_size)) is None:
+        return DeviceKind.SIMH.value if info.st_size else "an empty file"
+    return describe_bytes(head, info.st_size)
+
+
+class _BytesStorage:
+    """The first bytes of a file as a read-only :class:`Storage`, for probing."""
+
+    def __init__(self, name: str, head: bytes, size: int) -> None:
+        self.name = name
+        self._head = head
+        self._size = size
+
+    def size(self) -> int:
+        return self._size
+
+    def read_into(self, offset: int, buffer: memoryview) -> int:
+        chunk = self._head[offset : offset + len(buffer)]
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+    def write_at(self, offset: int, data: object) -> None:
+        raise tape_error(errno.EBADF, f"{self.name}: read-only probe")
+
+    def truncate(self, size: int) -> None:
+        raise tape_error(errno.EBADF, f"{self.name}: read-only probe")
+
+    def sync(self) -> None:
+        """Nothing to sync."""
+
+    def close(self) -> None:
+        """Nothing to close."""
