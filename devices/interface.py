@@ -146,6 +146,21 @@ class TapeDevice(Protocol):
         """Write like ``write(2)`` on the device: one record on a tape. Returns the count."""
         ...
 
+    def write_buffer(self, count: int) -> memoryview:
+        """Lend a buffer of ``count`` bytes to fill with the next write's data.
+
+        The write is checked first, so that a write that would be refused (a read-only open,
+        a count that is not a whole number of blocks...) fails here, before anything is
+        allocated. Fill the view, then call :meth:`commit_write`. A tape drive lends its
+        record buffer, so a ``W`` payload is read straight into place (no copy); other devices
+        lend a scratch buffer (:class:`devices.writebuffer.StagedWrites`).
+        """
+        ...
+
+    def commit_write(self, count: int) -> int:
+        """Write the ``count`` bytes put in :meth:`write_buffer`, as :meth:`write` would."""
+        ...
+
     def ioctl(self, op: int, count: int) -> int:
         """Perform an MTIOCTOP operation (Linux numbering); returns the resulting count."""
         ...

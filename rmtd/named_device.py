@@ -7,7 +7,6 @@ The opener (:mod:`rmtd.opener`) wraps what it opens for a named drive (``mua0``)
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from devices.drive import VirtualTapeDrive
 from devices.interface import BytesLike, DriveStatus, TapeDevice
@@ -18,7 +17,7 @@ class NamedDriveDevice:
     """A device opened through a named drive: leaves the drive empty when the volume goes.
 
     At close the drive is emptied if the open had /UNLOAD, or if the client unloaded the tape
-    (MTOFFL, MTUNLOAD); the write-buffer calls of the hot path pass through.
+    (MTOFFL, MTUNLOAD); every other call passes through to the device inside.
 
     Args:
         inner: the open device.
@@ -40,10 +39,6 @@ class NamedDriveDevice:
         self._unload = qualifiers.unload
         self._closed = False
 
-    def __getattr__(self, name: str) -> Any:
-        """Pass the optional hot-path methods (``write_buffer``, ``commit_write``) through."""
-        return getattr(self.inner, name)
-
     def readinto(self, buffer: memoryview) -> int:
         """Read as the inner device does."""
         return self.inner.readinto(buffer)
@@ -51,6 +46,14 @@ class NamedDriveDevice:
     def write(self, data: BytesLike) -> int:
         """Write as the inner device does."""
         return self.inner.write(data)
+
+    def write_buffer(self, count: int) -> memoryview:
+        """Lend the inner device's buffer for the next write."""
+        return self.inner.write_buffer(count)
+
+    def commit_write(self, count: int) -> int:
+        """Write what was put in :meth:`write_buffer`, on the inner device."""
+        return self.inner.commit_write(count)
 
     def ioctl(self, op: int, count: int) -> int:
         """Perform a tape operation on the inner device."""
