@@ -7,7 +7,7 @@ passes Linux operation codes through unchanged, and ``struct mtget`` is reported
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum, IntFlag
+from enum import Enum, IntEnum, IntFlag, auto
 from typing import Protocol
 
 
@@ -109,6 +109,28 @@ class DriveStatus:
     def dsreg(self) -> int:
         """``mt_dsreg``: density code in bits 24-31, block size in bits 0-23."""
         return ((self.density & 0xFF) << 24) | (self.block_size & 0xFFFFFF)
+
+
+class ObjectKind(Enum):
+    """What kind of object lies at a tape's position."""
+
+    RECORD = auto()
+    BAD_RECORD = auto()
+    FILEMARK = auto()
+    END_OF_DATA = auto()
+
+
+@dataclass(frozen=True, slots=True)
+class NextObject:
+    """The object a read at the position would meet, as a tape drive tells it.
+
+    Attributes:
+        kind: a good record, a bad-data record, a filemark or the end of data.
+        length: the record's data length (records only, 0 otherwise).
+    """
+
+    kind: ObjectKind
+    length: int = 0
 
 
 @dataclass(frozen=True, slots=True)
