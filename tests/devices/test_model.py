@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import struct
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -26,23 +25,11 @@ from devices.drive import VirtualTapeDrive
 from devices.interface import GeneralStatus, MtOp, OpenOptions
 from devices.state import VolumeInfo
 from devices.vtape import create_tape_image, open_tape_image
+from tests.simh_codec import Obj, encode
 
 G = GeneralStatus
 POSITION_BITS = G.BOT | G.EOF | G.EOD
 VECTORS = Path(__file__).parent.parent / "vectors"
-Obj = bytes | None
-"""A tape object: a record's data, or ``None`` for a filemark."""
-
-
-def encode(objects: list[Obj]) -> bytes:
-    """The SIMH image of ``objects`` (TAPE.md §1.1): what the drive must have written."""
-    out = b""
-    for obj in objects:
-        n = 0 if obj is None else len(obj)
-        if obj is not None:
-            out += struct.pack("<I", n) + obj + b"\0" * (n & 1)
-        out += struct.pack("<I", n)
-    return out
 
 
 class ModelError(Exception):

@@ -21,6 +21,7 @@ from typing import IO
 import pytest
 
 from rmtd.protocol.replies import ErrorReply
+from tests.simh_codec import CLASS_BAD, record, simh
 
 RMTD = str(Path(sys.executable).with_name("rmtd"))
 ADDRESS_SPACE = 1 << 30
@@ -131,18 +132,6 @@ def snapshot(top: Path) -> Files:
             body = b""
         files[str(path.relative_to(top))] = (body, info.st_mode, info.st_mtime_ns)
     return files
-
-
-def simh(*objects: bytes | None) -> bytes:
-    """A SIMH image: records (bytes) and tape marks (None); see TAPE.md §1."""
-    out = bytearray()
-    for obj in objects:
-        if obj is None:
-            out += (0).to_bytes(4, "little")
-        else:
-            word = len(obj).to_bytes(4, "little")
-            out += word + obj + b"\0" * (len(obj) % 2) + word
-    return bytes(out)
 
 
 def lines_ok(out: bytes) -> None:
@@ -511,13 +500,12 @@ def test_nowrite_qualifier(root: Path) -> None:
 
 def corrupt_lengths(first: bytes, second: bytes) -> bytes:
     """A record whose trailing length word differs from the leading one."""
-    return (40).to_bytes(4, "little") + b"x" * 40 + (41).to_bytes(4, "little")
+    return record(b"x" * 40, trailer=41)
 
 
 def bad_class(first: bytes, second: bytes) -> bytes:
     """A record of class 8 (bad data): reading it is EIO, the next record is readable."""
-    word = (0x80000000 | 12).to_bytes(4, "little")
-    return word + b"b" * 12 + word
+    return record(b"b" * 12, cls=CLASS_BAD)
 
 
 @pytest.mark.parametrize("garbage", [corrupt_lengths, bad_class])
