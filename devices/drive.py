@@ -1,7 +1,7 @@
 """A virtual tape drive with Linux ``st`` semantics over a tape image.
 
 Every behaviour a client can observe is decided here, after ``drivers/scsi/st.c`` and
-``Documentation/scsi/st.rst`` (see ``shared/design/TAPE.md`` §3 and §7):
+``Documentation/scsi/st.rst``:
 
 * variable-block mode: a write is one record; a read returns one record, and a record longer than
   the read count fails with ENOMEM and is consumed. Fixed-block mode (MTSETBLK n): writes are

@@ -175,7 +175,7 @@ class Session:
             return Ack(device.tell())
         device.ioctl(op, request.count)
         # BSD servers echo the count, but GNU clients take a negative A for a failure
-        # (PROTOCOL.md §3.1) and a negative count is a real request: MTFSF -1 is MTBSF 1.
+        # (rtapelib.c, get_status) and a negative count is a real request: MTFSF -1 is MTBSF 1.
         return Ack(max(request.count, 0))
 
     # -- the hot path --------------------------------------------------------------------------

@@ -33,7 +33,7 @@ settings.register_profile("thorough", max_examples=1000, stateful_step_count=80,
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 VECTORS = Path(__file__).parent / "vectors"
-"""The SIMH test vectors of TAPE.md §6, copied here so tests do not depend on the design tree."""
+"""The SIMH test vectors: ``vec.tap`` and variants (see ``tests/formats/test_simh.py``)."""
 
 VEC_OBJECTS: list[Obj] = [b"HELLO", b"ABCD", None, b"XYZ", None, None]
 """The logical tape of ``vec.tap``: HELLO, ABCD, FM, XYZ, FM, FM."""

@@ -1,6 +1,6 @@
 """The drive against a small reference model of Linux ``st`` on a SIMH image.
 
-The model is the spec of the brief (TAPE.md §3 and §7) written as plainly as possible: a list of
+The model is ``st`` as Documentation/scsi/st.rst and st.c describe it, written plainly: a list of
 objects, a position, st's file and block counters, the EOD flag and whether the last operation
 was a write. A hypothesis state machine drives a real drive on a real image and the model side by
 side and compares data, errno, position, counters and the BOT/EOF/EOD bits after every step; now
@@ -341,7 +341,7 @@ def _status(drive: VirtualTapeDrive) -> tuple[int, int, G]:
 
 
 def test_worked_trace(tmp_path: Path) -> None:
-    """TAPE.md §3.6a on vec.tap, with rows 8/9 as the spec says (0 once at block 0, then EIO)."""
+    """Read vec.tap to the end as st does: 0 once at block 0, then EIO (st.c, read_tape)."""
     path = str(tmp_path / "vec.tap")
     shutil.copyfile(VECTORS / "vec.tap", path)
     drive = open_tape_image(path, OpenOptions(write=True))

@@ -1,4 +1,6 @@
-"""The SIMH ``.tap`` format as the drive writes and reads it (TAPE.md §1 and §6).
+"""The SIMH ``.tap`` format as the drive writes and reads it.
+
+The format is Supnik's "SIMH Magtape Representation and Handling".
 
 Images are compared with the test vectors and with the reference codec of
 :mod:`tests.simh_codec`, both written independently of ``devices.formats.simh``.

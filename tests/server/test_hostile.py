@@ -342,7 +342,7 @@ def test_a_huge_payload_cut_short_is_premature_eof(root: Path, idle: Served) -> 
 
 
 def test_a_negative_ioctl_count_is_not_a_negative_reply(root: Path) -> None:
-    # MTFSF -2 is MTBSF 2 for st; a GNU client takes A-2 for a failure (PROTOCOL.md §3.1).
+    # MTFSF -2 is MTBSF 2 for st; a GNU client takes A-2 for a failure (rtapelib.c, get_status).
     (root / "v.tap").write_bytes(simh(b"abc", None, b"def", None))
     done = serve(root, b"Ov.tap/nostream\n0 O_RDONLY\nI1\n2\nI1\n-2\nI4\n1\nR10\nC\n")
     assert done.out == a(0) + a(2) + a(0) + a(1) + a(3, b"abc") + a(0)
@@ -400,7 +400,7 @@ def test_unknown_command_letters_end_the_session(root: Path, letter: bytes) -> N
     done = serve(root, b"Of\n0\n" + letter + b"R1\nR1\n")
     shown = repr(letter)[1:]  # b'X' -> 'X'
     assert done.out == a(0) + e(22, f"Garbage command {shown}")
-    assert done.status == 1  # resynchronising is impossible (PROTOCOL.md §13.11)
+    assert done.status == 1  # resynchronising is impossible (GNU rmt.c exits too)
 
 
 @pytest.mark.parametrize(
