@@ -13,12 +13,13 @@ import os
 
 from devices.errors import tape_error
 from devices.interface import BytesLike, DriveStatus
+from devices.writebuffer import StagedWrites
 
 SECTOR = 2048
 """Bytes in a CD-ROM data sector (mode 1)."""
 
 
-class CdRom:
+class CdRom(StagedWrites):
     """One read-only open of a CD-ROM image.
 
     Args:
@@ -47,7 +48,14 @@ class CdRom:
 
     def write(self, data: BytesLike) -> int:
         """A CD-ROM is only ever open for reading: EBADF, as ``write(2)`` on such a descriptor."""
-        raise tape_error(errno.EBADF, f"{self.name}: a CD-ROM is read-only")
+        raise self._read_only()
+
+    def check_write(self, count: int) -> None:
+        """Refuse every write (EBADF), so that ``write_buffer`` allocates nothing."""
+        raise self._read_only()
+
+    def _read_only(self) -> OSError:
+        return tape_error(errno.EBADF, f"{self.name}: a CD-ROM is read-only")
 
     def ioctl(self, op: int, count: int) -> int:
         """No tape operations on a CD-ROM: ENOTTY."""

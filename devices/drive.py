@@ -1,7 +1,7 @@
 """A virtual tape drive with Linux ``st`` semantics over a tape image.
 
 Every behaviour a client can observe is decided here, after ``drivers/scsi/st.c`` and
-``Documentation/scsi/st.rst`` (see ``shared/design/TAPE.md`` §3 and §7):
+``Documentation/scsi/st.rst``:
 
 * variable-block mode: a write is one record; a read returns one record, and a record longer than
   the read count fails with ENOMEM and is consumed. Fixed-block mode (MTSETBLK n): writes are
@@ -32,6 +32,8 @@ from devices.interface import (
     DriveStatus,
     GeneralStatus,
     MtOp,
+    NextObject,
+    ObjectKind,
     OpenOptions,
 )
 from devices.positioning import Positioner
@@ -133,6 +135,21 @@ class VirtualTapeDrive(Positioner):
         if self.drive.block_size:
             return self._read_fixed(buffer)
         return self._read_one(buffer)
+
+    def next_object(self) -> NextObject:
+        """What a read at the position would meet (a record and its length, a mark...)."""
+        pos, index = self.drive.position, self.image.index
+        if pos >= len(index):
+            return NextObject(ObjectKind.END_OF_DATA)
+        if index.is_filemark(pos):
+            return NextObject(ObjectKind.FILEMARK)
+        kind = ObjectKind.BAD_RECORD if index.is_bad(pos) else ObjectKind.RECORD
+        return NextObject(kind, index.record_length(pos))
+
+    @property
+    def block_size(self) -> int:
+        """The fixed block size (MTSETBLK), 0 in variable-block mode."""
+        return self.drive.block_size
 
     def _read_one(self, buffer: memoryview) -> int:
         pos = self.drive.position

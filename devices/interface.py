@@ -7,7 +7,7 @@ passes Linux operation codes through unchanged, and ``struct mtget`` is reported
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum, IntFlag
+from enum import Enum, IntEnum, IntFlag, auto
 from typing import Protocol
 
 
@@ -111,6 +111,28 @@ class DriveStatus:
         return ((self.density & 0xFF) << 24) | (self.block_size & 0xFFFFFF)
 
 
+class ObjectKind(Enum):
+    """What kind of object lies at a tape's position."""
+
+    RECORD = auto()
+    BAD_RECORD = auto()
+    FILEMARK = auto()
+    END_OF_DATA = auto()
+
+
+@dataclass(frozen=True, slots=True)
+class NextObject:
+    """The object a read at the position would meet, as a tape drive tells it.
+
+    Attributes:
+        kind: a good record, a bad-data record, a filemark or the end of data.
+        length: the record's data length (records only, 0 otherwise).
+    """
+
+    kind: ObjectKind
+    length: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class OpenOptions:
     """How a device is opened.
@@ -144,6 +166,21 @@ class TapeDevice(Protocol):
 
     def write(self, data: BytesLike) -> int:
         """Write like ``write(2)`` on the device: one record on a tape. Returns the count."""
+        ...
+
+    def write_buffer(self, count: int) -> memoryview:
+        """Lend a buffer of ``count`` bytes to fill with the next write's data.
+
+        The write is checked first, so that a write that would be refused (a read-only open,
+        a count that is not a whole number of blocks...) fails here, before anything is
+        allocated. Fill the view, then call :meth:`commit_write`. A tape drive lends its
+        record buffer, so a ``W`` payload is read straight into place (no copy); other devices
+        lend a scratch buffer (:class:`devices.writebuffer.StagedWrites`).
+        """
+        ...
+
+    def commit_write(self, count: int) -> int:
+        """Write the ``count`` bytes put in :meth:`write_buffer`, as :meth:`write` would."""
         ...
 
     def ioctl(self, op: int, count: int) -> int:

@@ -13,9 +13,10 @@ import os
 
 from devices.errors import tape_error
 from devices.interface import BytesLike, DriveStatus, MtOp
+from devices.writebuffer import StagedWrites
 
 
-class PlainFile:
+class PlainFile(StagedWrites):
     """One open plain file.
 
     Args:
@@ -32,6 +33,7 @@ class PlainFile:
             self._fd = os.open(path, (flags & allowed) | os.O_CLOEXEC, 0o666)
         except OSError as exc:  # name the file as the client did, not where it lives
             raise tape_error(exc.errno or errno.EIO, f"{self.name}: {exc.strerror}") from None
+        self._writable = flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR)
 
     def fileno(self) -> int:
         """The file descriptor."""
@@ -43,7 +45,13 @@ class PlainFile:
 
     def write(self, data: BytesLike) -> int:
         """One ``write(2)`` of ``data``."""
+        self.check_write(len(data))
         return os.write(self._fd, data)
+
+    def check_write(self, count: int) -> None:
+        """Refuse writes to a file opened read-only: EBADF, as ``write(2)`` would."""
+        if not self._writable:
+            raise tape_error(errno.EBADF, f"{self.name}: not opened for writing")
 
     def ioctl(self, op: int, count: int) -> int:
         """Rewind seeks to 0; every other tape operation fails with ENOTTY."""

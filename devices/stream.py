@@ -13,7 +13,7 @@ Records that fit are read straight into the caller's buffer, so the common case 
 from __future__ import annotations
 
 from devices.drive import VirtualTapeDrive
-from devices.interface import BytesLike, DriveStatus, MtOp
+from devices.interface import BytesLike, DriveStatus, MtOp, ObjectKind
 
 _STILL = frozenset(
     {MtOp.MTNOP, MtOp.MTSETDENSITY, MtOp.MTCOMPRESSION, MtOp.MTLOCK, MtOp.MTUNLOCK, MtOp.MTTELL}
@@ -33,18 +33,16 @@ class StreamingTape:
         """Fill ``buffer`` from the current tape file; 0 at a filemark or the end of data."""
         wanted = len(buffer)
         got = self._take_tail(buffer)
-        index = self.drive.image.index
         while got < wanted:
-            position = self.drive.drive.position
-            at_record = position < len(index) and not index.is_filemark(position)
-            if not at_record or index.is_bad(position):
+            ahead = self.drive.next_object()
+            if ahead.kind is not ObjectKind.RECORD:
                 if got:
                     break  # return what we have; the mark (or error) comes next time
                 # No data comes back from a filemark, the end of data or a bad record; in
                 # fixed-block mode the drive still wants a whole block's room.
-                block = self.drive.drive.block_size
+                block = self.drive.block_size
                 return self.drive.readinto(memoryview(bytearray(block)) if block else buffer)
-            length = index.record_length(position)
+            length = ahead.length
             if length <= wanted - got:
                 # Exactly one record's room: in fixed-block mode the drive wants whole blocks.
                 got += self.drive.readinto(buffer[got : got + length])

@@ -3,7 +3,8 @@
 Run: ``python -m images.build [DIR]`` (default: this folder). The images are written through
 the project's own drive, so they are also a check that it writes what simh reads.
 
-* ``vec.tap``: the test vector of TAPE.md: "HELLO", "ABCD", filemark, "XYZ", filemark, filemark.
+* ``vec.tap``: the test vector (``tests/vectors/vec.tap``): "HELLO", "ABCD", filemark, "XYZ",
+  filemark, filemark.
 * ``sample.tap``: file 0 is a tar archive (10240-byte records) of three small text files,
   file 1 the same text as 512-byte records, file 2 one 80-byte label-like record; then
   end of data after the third filemark.

@@ -24,19 +24,19 @@ import errno
 import logging
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from devices.cdrom import CdRom
 from devices.drive import VirtualTapeDrive
 from devices.errors import tape_error
-from devices.interface import BytesLike, DriveStatus, MtOp, OpenOptions, TapeDevice
+from devices.interface import MtOp, OpenOptions, TapeDevice
 from devices.kinds import DeviceKind, kind_by_name
 from devices.plainfile import PlainFile
 from devices.stream import StreamingTape
 from devices.vtape import open_tape_image
 from rmtd.devspec import Qualifiers, parse_device_spec
+from rmtd.named_device import NamedDriveDevice
 from rmtd.paths import PathPolicy
 
 if TYPE_CHECKING:  # the CLI composes the two
@@ -258,70 +258,3 @@ def _ask_operator(store: DriveStore, drive: DriveConfig, comment: str | None) ->
         drive.name,
     )
     return request
-
-
-class NamedDriveDevice:
-    """A device opened through a named drive: leaves the drive empty when the volume goes.
-
-    At close the drive is emptied if the open had /UNLOAD, or if the client unloaded the tape
-    (MTOFFL, MTUNLOAD); the write-buffer calls of the hot path pass through.
-
-    Args:
-        inner: the open device.
-        tape: the tape drive under ``inner`` (``None`` for a CD-ROM).
-        release: empties the named drive.
-        qualifiers: the open's effective qualifiers.
-    """
-
-    def __init__(
-        self,
-        inner: TapeDevice,
-        tape: VirtualTapeDrive | None,
-        release: Callable[[], None],
-        qualifiers: Qualifiers,
-    ) -> None:
-        self.inner = inner
-        self._tape = tape
-        self._release = release
-        self._unload = qualifiers.unload
-        self._closed = False
-
-    def __getattr__(self, name: str) -> Any:
-        """Pass the optional hot-path methods (``write_buffer``, ``commit_write``) through."""
-        return getattr(self.inner, name)
-
-    def readinto(self, buffer: memoryview) -> int:
-        """Read as the inner device does."""
-        return self.inner.readinto(buffer)
-
-    def write(self, data: BytesLike) -> int:
-        """Write as the inner device does."""
-        return self.inner.write(data)
-
-    def ioctl(self, op: int, count: int) -> int:
-        """Perform a tape operation on the inner device."""
-        return self.inner.ioctl(op, count)
-
-    def status(self) -> DriveStatus:
-        """Return the inner device's status."""
-        return self.inner.status()
-
-    def tell(self) -> int:
-        """Return the inner device's position."""
-        return self.inner.tell()
-
-    def seek(self, offset: int, whence: int) -> int:
-        """Seek as the inner device does."""
-        return self.inner.seek(offset, whence)
-
-    def close(self) -> None:
-        """Close the volume, then empty the drive if it was unloaded."""
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            self.inner.close()
-        finally:
-            unloaded = self._tape is not None and not self._tape.loaded
-            if self._unload or unloaded:
-                self._release()

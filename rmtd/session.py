@@ -5,8 +5,9 @@ Every handler is "try the operation, map ``OSError`` to a reply": a device raise
 is a bug: it is logged with its traceback and the client gets ``EIO internal error``.
 
 ``W`` and ``R`` are the hot path and have their own entry points, so that record data moves
-without copies: :meth:`Session.prepare_write` lends the buffer the transport reads the payload
-into, and :meth:`Session.read` returns a view of a reused buffer for the reply.
+without copies: :meth:`Session.receive_write` reads the payload straight into the buffer the
+device lends, through a ``readinto`` callable the transport supplies (the session itself never
+touches a file descriptor), and :meth:`Session.read` returns a view of a reused buffer.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from devices.interface import MtOp, TapeDevice
 from rmtd.protocol import (
     Ack,
     CloseRequest,
+    CommandParser,
     ErrorReply,
     ExtendedIoctlRequest,
     ExtendedStatusRequest,
@@ -43,6 +46,10 @@ from rmtd.status import MTGET_SIZE, pack_mtget, status_field
 log = logging.getLogger(__name__)
 
 Opener = Callable[[str, int], TapeDevice]
+Readinto = Callable[[memoryview], int]
+"""Reads from the connection into a view; returns the byte count, 0 at the end of input."""
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +82,11 @@ class Session:
             return event.reply()
         return self._guard(lambda: self._dispatch(event))
 
-    def _guard(self, action: Callable[[], Reply]) -> Reply:
+    def _guard(self, action: Callable[[], T]) -> T | ErrorReply:
         try:
             return action()
+        except MemoryError:
+            return ErrorReply(errno.ENOMEM, "not enough memory for the request")
         except OSError as exc:
             code = exc.errno or errno.EIO
             return ErrorReply(code, exc.strerror or os.strerror(code))
@@ -119,7 +128,7 @@ class Session:
             case ReadRequest():
                 return self.read(request.count)
             case WriteRequest():
-                raise AssertionError("W goes through prepare_write/finish_write")
+                raise AssertionError("W goes through receive_write")
         raise AssertionError(f"unhandled request {request!r}")
 
     # -- open, close -------------------------------------------------------------------------
@@ -166,46 +175,46 @@ class Session:
             return Ack(device.tell())
         device.ioctl(op, request.count)
         # BSD servers echo the count, but GNU clients take a negative A for a failure
-        # (PROTOCOL.md §3.1) and a negative count is a real request: MTFSF -1 is MTBSF 1.
+        # (rtapelib.c, get_status) and a negative count is a real request: MTFSF -1 is MTBSF 1.
         return Ack(max(request.count, 0))
 
     # -- the hot path --------------------------------------------------------------------------
 
-    def prepare_write(self, count: int) -> memoryview | ErrorReply:
-        """Lend the buffer for a ``W`` payload of ``count`` bytes, or say why it is refused.
+    def receive_write(
+        self, request: WriteRequest, parser: CommandParser, readinto: Readinto
+    ) -> Reply | None:
+        """Serve a ``W``: take its payload into the device's buffer and write it.
 
-        On an :class:`ErrorReply` the transport discards the payload and sends the reply.
+        The device lends the buffer for the record (:meth:`TapeDevice.write_buffer`), after
+        checking that the write would be accepted; the payload bytes the parser already holds
+        go in first, the rest is read by ``readinto`` straight into place, then the record is
+        committed. A refused ``W`` has its payload discarded by the parser, so the stream stays
+        in step with the client either way.
+
+        Args:
+            request: the ``W`` request, just returned by ``parser``.
+            parser: the connection's parser: told what was consumed, or to discard.
+            readinto: reads from the connection into the view, returning the byte count
+                (0 at the end of input), e.g. ``lambda view: os.readv(fd, [view])``.
+
+        Returns:
+            The reply; ``None`` if the input ended inside the payload (the parser then
+            reports the truncation as a protocol error on its next event).
         """
-        if self._device is None:
-            return ErrorReply(errno.EBADF, "no device is open")
-        lend = getattr(self._device, "write_buffer", None)
-        if lend is not None and count:
-            try:
-                view: memoryview = lend(count)
-                return view
-            except OSError as exc:
-                return ErrorReply(exc.errno or errno.EIO, exc.strerror or "write refused")
-        try:
-            return self._scratch(count)
-        except MemoryError:
-            return ErrorReply(errno.ENOMEM, f"no memory for a record of {count} bytes")
-
-    def finish_write(self, count: int, view: memoryview) -> Reply:
-        """Write the ``count`` bytes the transport put in ``view`` (from :meth:`prepare_write`)."""
-
-        def action() -> Reply:
-            device = self._require_write()
-            commit = getattr(device, "commit_write", None)
-            if commit is not None and count:
-                return Ack(commit(count))
-            return Ack(device.write(view[:count]))
-
-        return self._guard(action)
-
-    def _require_write(self) -> TapeDevice:
-        # prepare_write refused the W when nothing was open; this is the same check, kept
-        # so that a transport calling out of order still gets an error, not a crash.
-        return self._require()
+        count = request.count
+        lent = self._guard(lambda: self._require().write_buffer(count))
+        if isinstance(lent, ErrorReply):
+            parser.discard_payload()
+            return lent
+        got = parser.read_payload_into(lent)
+        while got < count:
+            n = readinto(lent[got:])
+            if n == 0:
+                parser.receive_data(b"")
+                return None
+            parser.payload_received(n)
+            got += n
+        return self._guard(lambda: Ack(self._require().commit_write(count)))
 
     def read(self, count: int) -> Reply:
         """Read up to ``count`` bytes: the reply's data is a view of a reused buffer."""

@@ -1,8 +1,8 @@
 """Status replies: ``struct mtget`` for ``S`` and the single fields of ``s``.
 
 ``S`` sends the raw structure in the Linux x86-64 layout, which is what every Linux RMT server
-sends and what clients built for Linux decode (PROTOCOL.md §5.8, §8.2): five ``long`` fields,
-then ``mt_fileno`` and ``mt_blkno`` as ``int``, 48 bytes, little-endian.
+sends and what clients built for Linux decode (``struct mtget`` in ``linux/mtio.h``): five
+``long`` fields, then ``mt_fileno`` and ``mt_blkno`` as ``int``, 48 bytes, little-endian.
 """
 
 from __future__ import annotations

@@ -1,21 +1,23 @@
-"""Shared test set-up: the hypothesis profiles, the test vectors and a reference SIMH codec.
+"""Shared test set-up: the hypothesis profiles, the test vectors and the reference SIMH codec.
 
-The codec here is written from TAPE.md §1 independently of ``devices.formats.simh``, so that the
-tests compare the drive's images with a second opinion rather than with the code under test.
-Tests get it through fixtures, not by importing this module: pytest imports it as
-``tests.conftest`` while mypy checks it as ``conftest``, and one file cannot be both.
+The codec lives in :mod:`tests.simh_codec` (independent of ``devices.formats.simh``); the
+``encode``/``decode`` fixtures hand it out. Tests that want more of it (malformed records, or
+in ``@given`` tests, which take no fixtures) import that module. Nothing imports this module
+itself: pytest imports it as ``tests.conftest`` while mypy checks it as ``conftest``.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import struct
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from tests import simh_codec
+from tests.simh_codec import Obj
 
 settings.register_profile(
     "ci",
@@ -31,51 +33,10 @@ settings.register_profile("thorough", max_examples=1000, stateful_step_count=80,
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 VECTORS = Path(__file__).parent / "vectors"
-"""The SIMH test vectors of TAPE.md §6, copied here so tests do not depend on the design tree."""
-
-Obj = bytes | None
-"""A logical tape object: a record's data, or ``None`` for a filemark."""
+"""The SIMH test vectors: ``vec.tap`` and variants (see ``tests/formats/test_simh.py``)."""
 
 VEC_OBJECTS: list[Obj] = [b"HELLO", b"ABCD", None, b"XYZ", None, None]
 """The logical tape of ``vec.tap``: HELLO, ABCD, FM, XYZ, FM, FM."""
-
-
-def simh_encode(objects: Sequence[Obj]) -> bytes:
-    """Encode objects as a standard SIMH image: padded records, tape marks, no EOM marker."""
-    out = bytearray()
-    for obj in objects:
-        if obj is None:
-            out += struct.pack("<I", 0)
-        else:
-            n = len(obj)
-            out += struct.pack("<I", n) + obj + (b"\0" if n % 2 else b"") + struct.pack("<I", n)
-    return bytes(out)
-
-
-def simh_decode(image: bytes) -> list[Obj]:
-    """Decode a standard SIMH image written by the drive (class 0 records and tape marks only).
-
-    Raises:
-        AssertionError: when the image holds anything else or is malformed.
-    """
-    objects: list[Obj] = []
-    pos = 0
-    while pos < len(image):
-        assert pos + 4 <= len(image), f"partial word at {pos}"
-        (n,) = struct.unpack_from("<I", image, pos)
-        if n == 0:
-            objects.append(None)
-            pos += 4
-            continue
-        assert n <= 0x00FFFFFF, f"not a good record at {pos}: {n:#x}"
-        end = pos + 8 + n + (n & 1)
-        assert end <= len(image), f"record at {pos} runs past the end"
-        assert struct.unpack_from("<I", image, end - 4)[0] == n, f"trailer differs at {pos}"
-        if n & 1:
-            assert image[pos + 4 + n] == 0, f"pad byte not zero at {pos}"
-        objects.append(bytes(image[pos + 4 : pos + 4 + n]))
-        pos = end
-    return objects
 
 
 Encoder = Callable[[Sequence[Obj]], bytes]
@@ -84,14 +45,14 @@ Decoder = Callable[[bytes], list[Obj]]
 
 @pytest.fixture
 def encode() -> Encoder:
-    """The reference SIMH encoder (:func:`simh_encode`)."""
-    return simh_encode
+    """The reference SIMH encoder (:func:`tests.simh_codec.encode`)."""
+    return simh_codec.encode
 
 
 @pytest.fixture
 def decode() -> Decoder:
-    """The reference SIMH decoder (:func:`simh_decode`)."""
-    return simh_decode
+    """The reference SIMH decoder (:func:`tests.simh_codec.decode`)."""
+    return simh_codec.decode
 
 
 @pytest.fixture

@@ -1,9 +1,9 @@
 r"""An RMT client: reach a tape, or any file, on another host through rsh or ssh.
 
 The remote server is started as a child process, the way GNU rtapelib and dump do it
-(PROTOCOL.md §9): ``<rsh_command> <host> [-l <user>] <rmt_command>``; requests go to the
+(rtapelib.c, dumprmt.c): ``<rsh_command> <host> [-l <user>] <rmt_command>``; requests go to the
 child's standard input and replies come from its standard output, unbuffered. The wire
-format is the one every server understands (PROTOCOL.md §1): GNU's open-flags form
+format is the one every server understands: GNU's open-flags form
 (``66 O_RDWR|O_CREAT``), ``S`` without a newline, and ``L`` in the offset-first order of
 the BSD family, dump and GNU tar <= 1.34 (GNU rmt >= 1.23 wants whence first: pass
 ``lseek_order="whence-first"`` to talk to it; rmtd understands both).

@@ -240,8 +240,8 @@ class RmtConnection:
     def adapt_status_request(self) -> bool:
         r"""Send ``S\n`` from now on if the server is GNU's rmt, which reads whole lines.
 
-        The others run ``S`` at once and take a ``\n`` after it for a command (PROTOCOL.md
-        §2.1). Every server but GNU's answers the probe ``I-1``, which also switches it to
+        The others run ``S`` at once and take a ``\n`` after it for a command (BSD and
+        Schily rmt.c). Every server but GNU's answers the probe ``I-1``, which also switches it to
         protocol version 1 (``I`` ops renumbered): call this before `status`, not `ioctl`.
 
         Returns:

@@ -15,7 +15,7 @@ from rmtd.status import MTGET, MTGET_SIZE
 #: to ``/usr/sbin/rmt``).
 DEFAULT_RMT_COMMAND: Final = "/etc/rmt"
 
-#: Longest status line accepted, ``\n`` included (GNU rtapelib's limit, PROTOCOL.md §3.3).
+#: Longest status line accepted, ``\n`` included (GNU rtapelib.c's limit).
 MAX_STATUS_LINE: Final = 64
 
 #: Longest error text accepted after an ``E``/``F`` status line, ``\n`` included.
@@ -30,7 +30,7 @@ MAX_STATUS_SIZE: Final = 4096
 ClientLseekOrder: TypeAlias = Literal["offset-first", "whence-first"]
 
 
-# GNU rtapelib's order of the symbolic names after the access mode (PROTOCOL.md §5.1).
+# GNU rtapelib's order of the symbolic names after the access mode (rtapelib.c).
 # O_RSYNC is an alias of O_SYNC on Linux and O_LARGEFILE is 0 in 64-bit user space, so
 # neither can be told apart from the numeric value: they are not sent.
 _FLAG_ORDER = ("APPEND", "CREAT", "DSYNC", "EXCL", "NOCTTY", "NONBLOCK", "SYNC", "TRUNC")
@@ -60,7 +60,7 @@ class RemoteName:
 
 
 def parse_remote(text: str) -> RemoteName | None:
-    """Split a file name the way GNU rtapelib does (PROTOCOL.md §9.1).
+    """Split a file name the way GNU rtapelib does (``_remdev`` in rmt.h, ``rmt_open__``).
 
     A name is remote iff it contains a ``:`` that is not its first character and no ``/``
     comes before the first ``:``; so ``./a:b`` and ``/x/a:b`` are local. The part before

@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import IO
 
 from devices.interface import BytesLike, DriveStatus, MtOp
+from devices.writebuffer import StagedWrites
 from rmtd.client.connection import RmtConnection
 from rmtd.client.names import (
     DEFAULT_RMT_COMMAND,
@@ -20,7 +21,7 @@ from rmtd.client.names import (
 # -- a remote device ----------------------------------------------------------------------
 
 
-class RemoteTape:
+class RemoteTape(StagedWrites):
     """An open remote device, usable wherever a `devices.interface.TapeDevice` is.
 
     Owns its connection: `close` closes the device and ends the connection. If the open

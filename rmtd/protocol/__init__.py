@@ -1,7 +1,7 @@
 """The RMT protocol core: bytes in, requests out; replies in, bytes out.
 
 Sans-I/O and standard library only: no sockets, files or event loops here (see
-ARCHITECTURE.md). Feed a `CommandParser` with the client's bytes, act on the requests
+the README's Layout). Feed a `CommandParser` with the client's bytes, act on the requests
 it returns, and send each reply's `chunks()`.
 """
 

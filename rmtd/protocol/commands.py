@@ -20,7 +20,7 @@ letter        argument lines           raw  payload      request
 ============  =======================  ===  ===========  =======================
 
 Any other letter is a framing error ("Garbage command"); blanks and newlines in command
-position are skipped (PROTOCOL.md §2.1).
+position are skipped: GNU rtapelib since 2024 sends ``S\n``, the others a bare ``S``.
 """
 
 from __future__ import annotations

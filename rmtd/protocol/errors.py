@@ -3,10 +3,10 @@
 Two kinds, because the RMT stream can only recover from one of them:
 
 * `RequestError` — a well-framed request with bad arguments. All its bytes have been
-  consumed, so the server replies ``E<errno>`` and keeps serving (PROTOCOL.md §4, §13.7).
+  consumed, so the server replies ``E<errno>`` and keeps serving, in step with the client.
 * `ProtocolError` — the framing itself is broken (unknown command letter, a count no
   client could mean, end of input inside a request). The server sends one ``E`` reply
-  and closes: resynchronising is impossible (PROTOCOL.md §13.11).
+  and closes: resynchronising is impossible (GNU rmt.c also exits on "Garbage command").
 """
 
 from __future__ import annotations

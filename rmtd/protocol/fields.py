@@ -1,8 +1,8 @@
 """Decoding of argument lines: decimal numbers, open flags, symbolic whence.
 
-Numbers follow the robust rule of PROTOCOL.md §4: optional surrounding blanks, an
+Numbers follow a rule every client satisfies: optional surrounding blanks, an
 optional sign and decimal digits; anything else (hex, trailing junk, overflow) is an
-EINVAL `RequestError`. Open flags are decoded to Linux values (§5.1, §13.4).
+EINVAL `RequestError`. Open flags are decoded to Linux values (see `decode_open_flags`).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ _O_NONBLOCK = 0o4000
 _O_SYNC = 0o4010000  # __O_SYNC | O_DSYNC; O_RSYNC and O_FSYNC are aliases on Linux
 
 #: Flag names accepted in the symbolic part, without the ``O_`` prefix (GNU, dump and
-#: librmt spellings, PROTOCOL.md §5.1).
+#: librmt spellings).
 OPEN_FLAG_NAMES: dict[str, int] = {
     "RDONLY": 0o0,
     "WRONLY": 0o1,
@@ -63,7 +63,7 @@ OPEN_FLAG_NAMES: dict[str, int] = {
     "PRIV": 0,
 }
 
-#: Symbolic whence values GNU rmt accepts in its whence line (PROTOCOL.md §5.3).
+#: Symbolic whence values GNU rmt accepts in its whence line (GNU rmt.c).
 WHENCE_NAMES: dict[str, int] = {
     "SET": 0,
     "CUR": 1,
@@ -120,8 +120,8 @@ def parse_open_flags(raw: bytes, *, trust_numeric: bool = False, strict: bool = 
 
     When at least one known name is present, the result is the names ORed with the
     numbers after the leading one (the leading number is only the client's own view,
-    PROTOCOL.md §5.1). Otherwise the numbers are ORed and, unless `trust_numeric`, masked
-    to the access mode: dump and Schily do so and foreign clients' bits differ (§13.4).
+    GNU rtapelib.c). Otherwise the numbers are ORed and, unless `trust_numeric`, masked
+    to the access mode: dump and Schily do so and foreign clients' bits differ.
 
     Args:
         raw: The flags line without its ``\n``.

@@ -1,8 +1,8 @@
 """The ``L`` argument order: offset-first (BSD family) or whence-first (GNU >= 2009).
 
-Which line holds the whence depends on who wrote the client (PROTOCOL.md §5.3): every
-BSD-derived client and GNU tar <= 1.34 send offset then whence; GNU tar >= 1.35 sends
-whence then offset. Getting it wrong corrupts archives silently, so the server decides
+Which line holds the whence depends on who wrote the client (GNU rmt.c and rtapelib.c, the
+BSD rmt.c): every BSD-derived client and GNU tar <= 1.34 send offset then whence; GNU tar
+>= 1.35 sends whence then offset. Getting it wrong corrupts archives silently, so the server decides
 per request with the rule below and logs the decision.
 """
 
@@ -55,7 +55,7 @@ def resolve_lseek(
 ) -> ResolvedSeek:
     """Decide which ``L`` line is the offset and which the whence.
 
-    ``auto`` follows PROTOCOL.md §5.3: the BSD reading is possible when `second` is a
+    ``auto``: the BSD reading is possible when `second` is a
     whence (0..4, or 10/11 with `qfa`), the GNU reading when `first` is (0..4 or
     symbolic). If only one is possible, use it. If both are: QFA values mean BSD;
     otherwise prefer the reading whose offset is 0 (clients sending two tiny numbers

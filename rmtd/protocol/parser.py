@@ -55,7 +55,7 @@ from rmtd.protocol.requests import (
 __all__ = ["CommandParser"]
 
 
-# Skipped in command position: paxutils master sends "S\n" (PROTOCOL.md §2.1, §13.2).
+# Skipped in command position: paxutils rtapelib.c since 2024 sends "S\n" (others "S").
 _BLANKS: Final = re.compile(rb"[ \t\r\n]*")
 
 
@@ -65,7 +65,7 @@ class CommandParser:
     Args:
         max_line: Longest argument line, in bytes without the ``\n``. A longer line is
             discarded up to its ``\n`` without being stored and the request is rejected
-            (ENAMETOOLONG for a device, EINVAL otherwise; PROTOCOL.md §7).
+            (ENAMETOOLONG for a device, as Schily's rmt.c; EINVAL otherwise).
         max_record: Largest ``R``/``W`` count served. ``R`` above it is rejected with
             ENOMEM; a ``W`` above it has its payload skipped, then is rejected.
         max_skip: Largest ``W`` count skipped to stay in sync; a larger count is a

@@ -1,9 +1,9 @@
 r"""Replies: what the server sends back, one per request.
 
 ``A<value>\n`` (optionally followed by exactly ``value`` raw bytes for ``R`` and ``S``)
-or ``E<errno>\n<message>\n``. The reply limits of the strictest clients apply
-(PROTOCOL.md §3.3): dump reads a status line of at most 29 bytes, star an error text of
-at most 80 bytes including the newline; GNU rtapelib treats a negative ``A`` as an error.
+or ``E<errno>\n<message>\n``. The reply limits of the strictest clients apply: dump
+(``common/dumprmt.c``) reads a status line of at most 29 bytes, star (librmt) an error text of
+at most 80 bytes including the newline; GNU ``rtapelib.c`` treats a negative ``A`` as an error.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ __all__ = [
     "WriteRequest",
 ]
 
-#: ``I`` op that asks for the protocol version (RMTIVERSION, PROTOCOL.md §5.6).
+#: ``I`` op that asks for the protocol version (RMTIVERSION of dump's and Schily's rmt.c).
 VERSION_PROBE_OP = -1
 
 
@@ -76,7 +76,7 @@ class SeekRequest:
     r"""``L<first>\n<second>\n``: lseek, with the two lines in an unknown order.
 
     BSD-family clients send offset then whence; GNU tar >= 1.35 sends whence then offset
-    (PROTOCOL.md §5.3). Call `resolve` (or `resolve_lseek`) to decide.
+    (see `rmtd.protocol.lseek`). Call `resolve` (or `resolve_lseek`) to decide.
 
     Attributes:
         first: The first line as a signed 64-bit integer (a symbolic whence is mapped).

@@ -1,7 +1,7 @@
 r"""RMT protocol version 1 (Sun/Schily, dump): wire numbers mapped to Linux values.
 
 A client switches a connection to V1 with ``I-1\n0\n`` (answer ``A1``); from then on
-``I`` ops use the portable numbering below (PROTOCOL.md §5.6, §6). ``i`` and ``s`` work
+``I`` ops use the portable numbering below (dump's rmt/rmt.c, Schily's rmt.c). ``i`` and ``s`` work
 regardless of the version. This module is only data; the session applies it.
 """
 
@@ -41,7 +41,7 @@ V1_EXTENDED_OPS: dict[int, int] = {
     4: 12,  # MTEOM
 }
 
-#: ``s`` sub-commands and the ``struct mtget`` field each reports (PROTOCOL.md §5.9).
+#: ``s`` sub-commands and the ``struct mtget`` field each reports (librmt remote.c).
 #: ``f`` (mt_flags) and ``b`` (mt_bf) have no Linux field: dump answers mt_gstat and 0,
 #: Schily EINVAL; the session picks one.
 STATUS_FIELDS: dict[str, str] = {

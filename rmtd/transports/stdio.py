@@ -2,8 +2,9 @@
 
 Requests arrive on standard input, replies leave on standard output, nothing else is ever
 written there. Record data moves without intermediate copies: a ``W`` payload is read with
-``readv`` straight into the device's record buffer, and an ``R`` reply goes out with one
-``writev`` of the status line and a view of the data.
+``readv`` straight into the device's record buffer (the session drives the ``W`` sequence, this
+module only supplies the read), and an ``R`` reply goes out with one ``writev`` of the status
+line and a view of the data.
 """
 
 from __future__ import annotations
@@ -18,9 +19,7 @@ from rmtd.protocol import (
     CLOSED,
     NEED_DATA,
     CommandParser,
-    ErrorReply,
     ProtocolError,
-    Reply,
     WriteRequest,
 )
 from rmtd.session import Session
@@ -38,25 +37,6 @@ def send(fd: int, chunks: Sequence[bytes | bytearray | memoryview]) -> None:
             views.pop(0)
         if views and sent:
             views[0] = views[0][sent:]
-
-
-def _receive_write(
-    session: Session, parser: CommandParser, request: WriteRequest, rfd: int
-) -> Reply | None:
-    """Take a ``W`` payload into the session's buffer; ``None`` if the input ended early."""
-    lent = session.prepare_write(request.count)
-    if isinstance(lent, ErrorReply):
-        parser.discard_payload()
-        return lent
-    got = parser.read_payload_into(lent)
-    while got < request.count:
-        n = os.readv(rfd, [lent[got:]])
-        if n == 0:
-            parser.receive_data(b"")
-            return None
-        parser.payload_received(n)
-        got += n
-    return session.finish_write(request.count, lent)
 
 
 def serve(session: Session, parser: CommandParser, rfd: int = 0, wfd: int = 1) -> int:
@@ -84,7 +64,7 @@ def serve(session: Session, parser: CommandParser, rfd: int = 0, wfd: int = 1) -
             if event is CLOSED:
                 return 0
             if isinstance(event, WriteRequest):
-                reply = _receive_write(session, parser, event, rfd)
+                reply = session.receive_write(event, parser, lambda view: os.readv(rfd, [view]))
                 if reply is None:
                     continue  # the parser reports the truncated payload next
             else:

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from rmtd.vmt import main
+from tests.simh_codec import simh
 
 VMT = [sys.executable, "-c", "from rmtd.vmt import main; main()"]
 
@@ -243,7 +244,7 @@ def test_images_pass_mtdump_and_ls_agrees(tape: Path, tmp_path: Path) -> None:
 def test_write_after_an_unterminated_file_starts_a_new_one(tmp_path: Path) -> None:
     image = tmp_path / "open.tap"
     # one record and no filemark: a writer that stopped without closing its file
-    image.write_bytes(b"\x03\x00\x00\x00abc\x00\x03\x00\x00\x00")
+    image.write_bytes(simh(b"abc"))
     data = tmp_path / "d.bin"
     data.write_bytes(b"new")
     assert vmt("write", str(image), str(data)).exit_code == 0

@@ -99,7 +99,7 @@ def test_encode_open_flags_invalid(flags: int) -> None:
     assert caught.value.errno == errno.EINVAL
 
 
-# The reply every Linux server gave for the faketape shim (PROTOCOL.md §5.8).
+# A struct mtget as Linux servers send it: recognisable values in every field.
 SHIM_MTGET = bytes.fromhex(
     "7200000000000000" "1100000000000000" "0028004400000000"
     "0000004100000000" "0500000000000000" "0300000007000000"

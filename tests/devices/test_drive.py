@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-import struct
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -19,6 +18,7 @@ from devices.interface import GeneralStatus, MtOp, OpenOptions
 from devices.state import VolumeInfo
 from devices.storage import Storage
 from devices.vtape import create_tape_image, open_tape_image
+from tests.simh_codec import word
 
 G = GeneralStatus
 Obj = bytes | None
@@ -448,7 +448,7 @@ def test_torn_record_at_the_end_is_cut_on_reopen(tmp_path: Path, decode: Decoder
     _crash_while_writing(path, [b"two", None])
     size = os.path.getsize(path)
     with open(path, "ab") as image:
-        image.write(struct.pack("<I", 100) + b"x" * 10)  # a crash in the middle of a record
+        image.write(word(100) + b"x" * 10)  # a crash in the middle of a record
     drive = open_tape_image(path, OpenOptions(write=True))
     assert os.path.getsize(path) == size
     drive.ioctl(MtOp.MTEOM, 1)
@@ -462,7 +462,7 @@ def test_a_record_past_the_end_that_no_write_of_ours_left_is_damage(tmp_path: Pa
     path = new_tape(tmp_path)
     _write(path, [b"one", b"two", None])
     with open(path, "ab") as image:  # a clean close, then the bytes changed: not our crash
-        image.write(struct.pack("<I", 100) + b"x" * 10)
+        image.write(word(100) + b"x" * 10)
     damaged = Path(path).read_bytes()
     drive = open_tape_image(path, OpenOptions(write=True))
     assert errno_of(lambda: drive.ioctl(MtOp.MTEOM, 1)) == errno.EIO

@@ -1,6 +1,6 @@
 """The drive against a small reference model of Linux ``st`` on a SIMH image.
 
-The model is the spec of the brief (TAPE.md §3 and §7) written as plainly as possible: a list of
+The model is ``st`` as Documentation/scsi/st.rst and st.c describe it, written plainly: a list of
 objects, a position, st's file and block counters, the EOD flag and whether the last operation
 was a write. A hypothesis state machine drives a real drive on a real image and the model side by
 side and compares data, errno, position, counters and the BOT/EOF/EOD bits after every step; now
@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import struct
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -26,23 +25,11 @@ from devices.drive import VirtualTapeDrive
 from devices.interface import GeneralStatus, MtOp, OpenOptions
 from devices.state import VolumeInfo
 from devices.vtape import create_tape_image, open_tape_image
+from tests.simh_codec import Obj, encode
 
 G = GeneralStatus
 POSITION_BITS = G.BOT | G.EOF | G.EOD
 VECTORS = Path(__file__).parent.parent / "vectors"
-Obj = bytes | None
-"""A tape object: a record's data, or ``None`` for a filemark."""
-
-
-def encode(objects: list[Obj]) -> bytes:
-    """The SIMH image of ``objects`` (TAPE.md §1.1): what the drive must have written."""
-    out = b""
-    for obj in objects:
-        n = 0 if obj is None else len(obj)
-        if obj is not None:
-            out += struct.pack("<I", n) + obj + b"\0" * (n & 1)
-        out += struct.pack("<I", n)
-    return out
 
 
 class ModelError(Exception):
@@ -354,7 +341,7 @@ def _status(drive: VirtualTapeDrive) -> tuple[int, int, G]:
 
 
 def test_worked_trace(tmp_path: Path) -> None:
-    """TAPE.md §3.6a on vec.tap, with rows 8/9 as the spec says (0 once at block 0, then EIO)."""
+    """Read vec.tap to the end as st does: 0 once at block 0, then EIO (st.c, read_tape)."""
     path = str(tmp_path / "vec.tap")
     shutil.copyfile(VECTORS / "vec.tap", path)
     drive = open_tape_image(path, OpenOptions(write=True))

@@ -12,6 +12,7 @@ import pytest
 from devices.interface import MtOp, OpenOptions
 from devices.state import StateFile
 from devices.vtape import open_tape_image
+from tests.simh_codec import word
 
 VECTORS = Path(__file__).parent.parent / "vectors"
 
@@ -64,7 +65,7 @@ def test_torn_tail_is_kept_by_a_read_only_open_and_cut_by_a_write_open(tmp_path:
 
 def test_a_huge_first_length_in_garbage_is_not_taken_for_a_torn_write(tmp_path: Path) -> None:
     path = tmp_path / "g.tap"
-    garbage = b"\x00\x00\x00\x7f" + bytes(100)  # class 7 "length": not ours, so damage
+    garbage = word(0x0F000000, cls=7) + bytes(100)  # class 7 "length": not ours, so damage
     path.write_bytes(garbage)
     read_all(str(path), OpenOptions(write=True))
     assert path.read_bytes() == garbage

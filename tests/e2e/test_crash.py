@@ -24,6 +24,7 @@ import pytest
 
 from devices.interface import OpenOptions
 from devices.vtape import open_tape_image
+from tests.simh_codec import record_size, word
 
 pytestmark = pytest.mark.e2e
 
@@ -37,11 +38,6 @@ OPEN = b"Ovol.tap\n66 O_RDWR|O_CREAT\n"
 def record(i: int, size: int) -> bytes:
     """The deterministic content of record ``i``."""
     return random.Random(i * 7919 + size).randbytes(size)
-
-
-def record_size(length: int) -> int:
-    """Bytes a SIMH record of ``length`` takes: two length words, data, pad (TAPE.md §1)."""
-    return 8 + length + (length & 1)
 
 
 def start(root: Path) -> subprocess.Popen[bytes]:
@@ -146,7 +142,7 @@ def test_a_torn_record_left_by_a_kill_is_cut_on_the_next_open(
     # What a kill inside the write of a 1 MiB record leaves: the leading length word and
     # part of the data (the kernel stops a write between pages on SIGKILL).
     with image.open("ab") as out:
-        out.write(MIB.to_bytes(4, "little") + record(99, MIB)[: 3 * 4096])
+        out.write(word(MIB) + record(99, MIB)[: 3 * 4096])
 
     caplog.set_level(logging.WARNING, logger="devices.formats.image")
     assert list(read_back(image)) == sent

@@ -43,7 +43,8 @@ def client_position(run: Run) -> tuple[int, int]:
     """File and block number as a client sees them: ``S`` through rmtd, printed by vmt.
 
     (mt-gnu's own status cannot show them: GNU mt up to 2.15 rejects any struct mtget
-    larger than 8 bytes, PROTOCOL.md §5.8; ``vmt -f host:DEVICE status`` prints mt-st's text.)
+    larger than 8 bytes, see ``rmt_ioctl__`` in tar 1.34's rtapelib.c; ``vmt -f host:DEVICE
+    status`` prints mt-st's text.)
     """
     vmt = str(Path(sys.executable).with_name("vmt"))
     out = run(vmt, "--rsh-command", FAKERSH, "-f", f"localhost:{SPEC}", "status").stdout

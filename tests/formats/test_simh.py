@@ -1,14 +1,15 @@
-"""The SIMH ``.tap`` format as the drive writes and reads it (TAPE.md §1 and §6).
+"""The SIMH ``.tap`` format as the drive writes and reads it.
 
-Images are compared with the test vectors and with the reference codec of ``conftest``, both
-written independently of ``devices.formats.simh``.
+The format is Supnik's "SIMH Magtape Representation and Handling".
+
+Images are compared with the test vectors and with the reference codec of
+:mod:`tests.simh_codec`, both written independently of ``devices.formats.simh``.
 """
 
 from __future__ import annotations
 
 import errno
 import shutil
-import struct
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,9 +25,18 @@ from devices.interface import MAX_RECORD, GeneralStatus, MtOp, OpenOptions
 from devices.state import SavedState, StateFile, VolumeInfo
 from devices.storage import FileStorage
 from devices.vtape import create_tape_image, open_tape_image
+from tests.simh_codec import (
+    END_OF_MEDIUM,
+    GAP,
+    HALF_GAP,
+    TAPE_MARK,
+    Obj,
+    record,
+    word,
+)
+from tests.simh_codec import encode as reference_encode
 
 VECTORS = Path(__file__).parent.parent / "vectors"
-Obj = bytes | None
 Encoder = Callable[[Sequence[Obj]], bytes]
 Decoder = Callable[[bytes], list[Obj]]
 Vector = Callable[[str], str]
@@ -113,9 +123,9 @@ def test_odd_records_are_padded_with_zero(tmp_path: Path) -> None:
     drive.ioctl(MtOp.MTWEOF, 1)
     drive.close()
     image = Path(path).read_bytes()
-    assert image[28:44] == struct.pack("<I", 7) + b"abcdefg\0" + struct.pack("<I", 7)
-    assert image[44:54] == struct.pack("<I", 1) + b"Z\0" + struct.pack("<I", 1)
-    assert image[54:] == bytes(4)
+    assert image[28:44] == record(b"abcdefg")
+    assert image[44:54] == record(b"Z")
+    assert image[54:] == TAPE_MARK
 
 
 def test_largest_record_is_accepted_and_one_more_byte_refused(tmp_path: Path) -> None:
@@ -313,29 +323,13 @@ def test_files_of_records_round_trip(files: list[list[bytes]]) -> None:
         drive.close()
 
 
-def reference_encode(objects: Sequence[Obj]) -> bytes:
-    """The image of ``objects`` (a copy of the conftest encoder; @given tests take no fixture)."""
-    out = b""
-    for obj in objects:
-        if obj is None:
-            out += bytes(4)
-        else:
-            n = struct.pack("<I", len(obj))
-            out += n + obj + b"\0" * (len(obj) & 1) + n
-    return out
-
-
 def _record(cls: int, data: bytes, trailer_ok: bool) -> bytes:
-    word = (cls << 28) | len(data)
-    trailer = word if trailer_ok else word ^ 1
-    return struct.pack("<I", word) + data + b"\0" * (len(data) & 1) + struct.pack("<I", trailer)
+    return record(data, cls, trailer=None if trailer_ok else len(data) ^ 1)
 
 
 pieces = st.one_of(
     st.builds(_record, st.sampled_from([0, 0, 0, 1, 8, 0xE]), st.binary(max_size=9), st.booleans()),
-    st.sampled_from(
-        [bytes(4), b"\xfe\xff\xff\xff", b"\xff\xff\xfe\xff", b"\xff\xff\xff\xff", b"\x01\0\0\x70"]
-    ),
+    st.sampled_from([TAPE_MARK, GAP, HALF_GAP, END_OF_MEDIUM, word(1, cls=7)]),
     st.binary(min_size=1, max_size=7),
 )
 images = st.one_of(st.binary(max_size=200), st.lists(pieces, max_size=12).map(b"".join))

@@ -28,9 +28,9 @@ from .protocol_helpers import Fatal, Item, Payload, bytewise, run
 
 INT64_MAX = (1 << 63) - 1
 
-# (bytes on the wire, the items a transport sees). PROTOCOL.md section in the comment.
+# (bytes on the wire, the items a transport sees), by command.
 VALID: list[tuple[bytes, list[Item]]] = [
-    # §5.1 O: the flags forms of every client family
+    # O: the flags forms of every client family
     (b"O/dev/nst0\n0 O_RDONLY\n", [OpenRequest(b"/dev/nst0", 0, "0 O_RDONLY")]),
     (b"Ot.tar\n65 O_WRONLY|O_CREAT\n", [OpenRequest(b"t.tar", 65, "65 O_WRONLY|O_CREAT")]),
     (b"Ot\n66 O_RDWR|O_CREAT\n", [OpenRequest(b"t", 66, "66 O_RDWR|O_CREAT")]),
@@ -41,13 +41,13 @@ VALID: list[tuple[bytes, list[Item]]] = [
     (b"Od\n1 O_WRONLY|O_CREAT|O_TRUNC\n", [OpenRequest(b"d", 577, "1 O_WRONLY|O_CREAT|O_TRUNC")]),
     (b"Os\n2 O_RDWR|O_CREAT\n", [OpenRequest(b"s", 66, "2 O_RDWR|O_CREAT")]),
     (b"Ob\n1\n", [OpenRequest(b"b", 1, "1")]),
-    (b"On\n66\n", [OpenRequest(b"n", 2, "66")]),  # numeric: access mode only (§13.4)
+    (b"On\n66\n", [OpenRequest(b"n", 2, "66")]),  # numeric: access mode only (as dump and Schily)
     (b"O\n0\n", [OpenRequest(b"", 0, "0")]),
     (b"O/a b/\xe9t\xe9\n0\n", [OpenRequest(b"/a b/\xe9t\xe9", 0, "0")]),
-    # §5.2 C
+    # C
     (b"C\n", [CloseRequest()]),
     (b"C/dev/whatever\n", [CloseRequest(b"/dev/whatever")]),
-    # §5.3 L: two raw numbers, order decided later
+    # L: two raw numbers, order decided later
     (b"L0\n1\n", [SeekRequest(0, 1)]),
     (b"L30720\n0\n", [SeekRequest(30720, 0)]),
     (b"L1\n81920\n", [SeekRequest(1, 81920)]),
@@ -57,32 +57,32 @@ VALID: list[tuple[bytes, list[Item]]] = [
     (b"LSEEK_CUR\n0\n", [SeekRequest(1, 0, symbolic_first=True)]),
     (b"LEND\n-1\n", [SeekRequest(2, -1, symbolic_first=True)]),
     (b"L9223372036854775807\n0\n", [SeekRequest(INT64_MAX, 0)]),
-    # §5.4 W: the payload follows the count line at once, newlines and all
+    # W: the payload follows the count line at once, newlines and all
     (b"W5\nhello", [WriteRequest(5), Payload(b"hello")]),
     (b"W3\n\n\n\n", [WriteRequest(3), Payload(b"\n\n\n")]),
     (b"W4\nW1\nx", [WriteRequest(4), Payload(b"W1\nx")]),
     (b"W0\n", [WriteRequest(0), Payload(b"")]),
-    (b"W\n", [WriteRequest(0), Payload(b"")]),  # empty count: 0 everywhere (§4)
-    # §5.5 R
+    (b"W\n", [WriteRequest(0), Payload(b"")]),  # empty count: 0 everywhere
+    # R
     (b"R10240\n", [ReadRequest(10240)]),
     (b"R\n", [ReadRequest(0)]),
     (b"R 5\n", [ReadRequest(5)]),
     (b"R+5\r\n", [ReadRequest(5)]),
-    # §5.6, §5.7 I and i
+    # I and i
     (b"I6\n1\n", [IoctlRequest(6, 1)]),
     (b"I-1\n0\n", [IoctlRequest(-1, 0)]),
     (b"I1\n-1\n", [IoctlRequest(1, -1)]),
     (b"I24\n268437504\n", [IoctlRequest(24, 268437504)]),
     (b"i4\n1\n", [ExtendedIoctlRequest(4, 1)]),
-    # §5.8, §2.1 S: no newline; a newline that follows is skipped in command position
+    # S: no newline; a newline that follows is skipped in command position
     (b"S", [StatusRequest()]),
     (b"S\n", [StatusRequest()]),
     (b"\n\r \tS", [StatusRequest()]),
-    # §5.9 s + one byte
+    # s + one byte
     (b"sT", [ExtendedStatusRequest("T")]),
     (b"sb", [ExtendedStatusRequest("b")]),
     (b"s\n", [ExtendedStatusRequest("\n")]),
-    # §5.10 V and v
+    # V and v
     (b"V\n", [VersionRequest("V")]),
     (b"Vwhatever\n", [VersionRequest("V", b"whatever")]),
     (b"v\n", [VersionRequest("v")]),
@@ -95,9 +95,9 @@ REJECTED: list[tuple[bytes, str, int]] = [
     (b"R5x\n", "R", errno.EINVAL),
     (b"R0x10\n", "R", errno.EINVAL),
     (b"R99999999\n", "R", errno.ENOMEM),
-    (b"Wabc\n", "W", errno.EINVAL),  # not a number: no payload follows (§5.4)
+    (b"Wabc\n", "W", errno.EINVAL),  # not a number: no payload follows (as atoi servers)
     (b"W-1\n", "W", errno.EINVAL),
-    (b"L10\nabc\n", "L", errno.EINVAL),  # both lines consumed, unlike GNU rmt (§3.2)
+    (b"L10\nabc\n", "L", errno.EINVAL),  # both lines consumed, unlike GNU rmt
     (b"Labc\n1\n", "L", errno.EINVAL),
     (b"L0\nSET\n", "L", errno.EINVAL),
     (b"L99999999999999999999\n0\n", "L", errno.EINVAL),
@@ -110,7 +110,7 @@ REJECTED: list[tuple[bytes, str, int]] = [
     (b"O/a\x00b\n0\n", "O", errno.EINVAL),
 ]
 
-# Framing errors: one ProtocolError, then the connection is over (§5.11, §13.11).
+# Framing errors: one ProtocolError, then the connection is over (as GNU rmt.c).
 FATAL: list[tuple[bytes, int]] = [
     (b"x", errno.EINVAL),
     (b"F", errno.EINVAL),
@@ -185,7 +185,7 @@ def test_fatal_is_sticky() -> None:
 
 
 def test_status_needs_no_newline() -> None:
-    """dump, star and GNU <= 1.35 send a bare S and wait for the reply (§2.1)."""
+    """dump, star and GNU <= 1.35 send a bare S and wait for the reply."""
     parser = CommandParser()
     parser.receive_data(b"S")
     assert parser.next_event() == StatusRequest()

@@ -1,4 +1,4 @@
-"""O flags lines (PROTOCOL.md §5.1, §11.3, §13.4) decoded to Linux values."""
+"""O flags lines of every client family (rtapelib, dump, librmt) decoded to Linux values."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""rmtd.protocol is sans-I/O: standard library only, none of its I/O modules (ARCHITECTURE.md)."""
+"""rmtd.protocol is sans-I/O: standard library only, none of its I/O modules (README, Layout)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Limits (PROTOCOL.md §5.4, §5.5, §7): errors, never large allocations, stream kept in sync."""
+"""Limits on W, R and argument lines: errors, never large allocations, stream kept in sync."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The L argument order (PROTOCOL.md §5.3): resolve_lseek and its detection rule."""
+"""The L argument order (see rmtd/protocol/lseek.py): resolve_lseek and its detection rule."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ Order = Literal["offset-first", "whence-first"]
 BSD: Final = "offset-first"
 GNU: Final = "whence-first"
 
-# (first line, second line, expected offset, whence, order): the real traffic of §5.3.
+# (first line, second line, expected offset, whence, order): the real traffic of tar, restore, star.
 AUTO: list[tuple[int, int, int, int, Order]] = [
     (0, 1, 0, 1, BSD),  # tar 1.34 "tell"
     (30720, 0, 30720, 0, BSD),  # tar 1.34 absolute

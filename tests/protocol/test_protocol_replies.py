@@ -1,4 +1,4 @@
-"""Replies to bytes, and the reply limits of the strictest clients (PROTOCOL.md §3)."""
+"""Replies to bytes, and the reply limits of the strictest clients (dumprmt.c, librmt, rtapelib)."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def test_clean_message_is_one_short_ascii_line(message: str) -> None:
 
 @given(st.integers(min_value=-(1 << 63), max_value=(1 << 63) - 1))
 def test_status_line_fits_dump(value: int) -> None:
-    """dump reads status lines of at most 29 bytes with the newline (§3.3)."""
+    """dump reads status lines of at most 29 bytes with the newline (dumprmt.c)."""
     assert len(Ack(value).header()) <= 29
 
 

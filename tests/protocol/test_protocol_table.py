@@ -1,4 +1,4 @@
-"""The command table (one row per letter) and the V1 number tables (PROTOCOL.md §5.6-§5.9)."""
+"""The command table (one row per letter) and the V1 number tables (dump's and Schily's rmt.c)."""
 
 from __future__ import annotations
 
@@ -29,10 +29,10 @@ def test_one_row_per_command_letter() -> None:
 
 def test_v1_tables() -> None:
     assert PROTOCOL_VERSION == 1
-    # §5.6: the portable 0..7, then dump's Solaris-numbered 8..10
+    # the portable 0..7, then dump's Solaris-numbered 8..10 (dump's rmt/rmt.c)
     assert [V1_IOCTL_OPS[op] for op in range(11)] == [5, 1, 2, 3, 4, 6, 7, 8, 9, 13, 12]
     assert 11 not in V1_IOCTL_OPS
-    # §5.7: only RETEN, ERASE and EOM exist on Linux
+    # i: only RETEN, ERASE and EOM exist on Linux
     assert V1_EXTENDED_OPS == {2: 9, 3: 13, 4: 12}
-    # §5.9: librmt asks sE sT sD sR sF sB sf sb
+    # s: librmt (remote.c) asks sE sT sD sR sF sB sf sb
     assert set(STATUS_FIELDS) == set("ETDRFBfb")

@@ -1,4 +1,4 @@
-"""Real clients' byte streams (PROTOCOL.md §11; copies of design/transcripts) parse as expected."""
+"""Real clients' byte streams (tar, cpio, mt, dump, restore, star; in data/) parse as expected."""
 
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ TRANSCRIPTS: dict[str, list[Request]] = {
         op(ARCH + "fs-rmt-dump.dump", "1 O_WRONLY|O_CREAT|O_TRUNC"),
         *[WriteRequest(10240)] * 5,
         CloseRequest(),
-        op(ARCH + "fs-rmt-dump.dump", "0 O_RDONLY"),  # dump reopens after C (§2, §9.2)
+        op(ARCH + "fs-rmt-dump.dump", "0 O_RDONLY"),  # dump reopens after C (tape.c, trewind)
         CloseRequest(),
     ],
     "rdump-rmt-tar.log": [
@@ -148,7 +148,7 @@ def test_open_flags_of_the_transcripts() -> None:
 @pytest.mark.parametrize(
     ("name", "seeks"),
     [
-        # tar 1.34 (offset first): "tell" then absolute, resolved as BSD (§11.1.3)
+        # tar 1.34 (offset first): "tell" then absolute, resolved as BSD
         ("tar-append-dumprmt.log", [(0, 1), (30720, 0)]),
         ("tar-append-gnurmt.log", [(0, 1), (0, 0)]),
         ("tar-seek-rmt-dump.log", [(81920, 1)]),

@@ -21,7 +21,8 @@ from devices.vtape import create_tape_image
 from rmtd.config import DriveConfig, ServerConfig
 from rmtd.devspec import Qualifiers, parse_qualifiers
 from rmtd.drives import DriveStore
-from rmtd.opener import DeviceOpener, NamedDriveDevice, OpenerConfig
+from rmtd.named_device import NamedDriveDevice
+from rmtd.opener import DeviceOpener, OpenerConfig
 
 VMT = [sys.executable, "-c", "from rmtd.vmt import main; main()"]
 RDONLY = os.O_RDONLY

@@ -21,6 +21,7 @@ from typing import IO
 import pytest
 
 from rmtd.protocol.replies import ErrorReply
+from tests.simh_codec import CLASS_BAD, record, simh
 
 RMTD = str(Path(sys.executable).with_name("rmtd"))
 ADDRESS_SPACE = 1 << 30
@@ -131,18 +132,6 @@ def snapshot(top: Path) -> Files:
             body = b""
         files[str(path.relative_to(top))] = (body, info.st_mode, info.st_mtime_ns)
     return files
-
-
-def simh(*objects: bytes | None) -> bytes:
-    """A SIMH image: records (bytes) and tape marks (None); see TAPE.md §1."""
-    out = bytearray()
-    for obj in objects:
-        if obj is None:
-            out += (0).to_bytes(4, "little")
-        else:
-            word = len(obj).to_bytes(4, "little")
-            out += word + obj + b"\0" * (len(obj) % 2) + word
-    return bytes(out)
 
 
 def lines_ok(out: bytes) -> None:
@@ -353,7 +342,7 @@ def test_a_huge_payload_cut_short_is_premature_eof(root: Path, idle: Served) -> 
 
 
 def test_a_negative_ioctl_count_is_not_a_negative_reply(root: Path) -> None:
-    # MTFSF -2 is MTBSF 2 for st; a GNU client takes A-2 for a failure (PROTOCOL.md §3.1).
+    # MTFSF -2 is MTBSF 2 for st; a GNU client takes A-2 for a failure (rtapelib.c, get_status).
     (root / "v.tap").write_bytes(simh(b"abc", None, b"def", None))
     done = serve(root, b"Ov.tap/nostream\n0 O_RDONLY\nI1\n2\nI1\n-2\nI4\n1\nR10\nC\n")
     assert done.out == a(0) + a(2) + a(0) + a(1) + a(3, b"abc") + a(0)
@@ -411,7 +400,7 @@ def test_unknown_command_letters_end_the_session(root: Path, letter: bytes) -> N
     done = serve(root, b"Of\n0\n" + letter + b"R1\nR1\n")
     shown = repr(letter)[1:]  # b'X' -> 'X'
     assert done.out == a(0) + e(22, f"Garbage command {shown}")
-    assert done.status == 1  # resynchronising is impossible (PROTOCOL.md §13.11)
+    assert done.status == 1  # resynchronising is impossible (GNU rmt.c exits too)
 
 
 @pytest.mark.parametrize(
@@ -439,9 +428,10 @@ def test_commands_before_open_are_ebadf(root: Path, request_bytes: bytes) -> Non
 
 
 def test_write_to_a_read_only_plain_file_is_ebadf(root: Path) -> None:
-    # st and a plain file agree: write(2) on an O_RDONLY descriptor is EBADF.
+    # st and a plain file agree: write(2) on an O_RDONLY descriptor is EBADF, refused before
+    # the payload is taken (the payload is still consumed, so R3 reads the file).
     done = serve(root, b"Of\n0 O_RDONLY\nW3\nxyzR3\nC\n")
-    assert done.out == a(0) + e(9, "Bad file descriptor") + a(3, b"ins") + a(0)
+    assert done.out == a(0) + e(9, "f: not opened for writing") + a(3, b"ins") + a(0)
     assert (root / "f").read_bytes() == b"inside\n"
 
 
@@ -510,13 +500,12 @@ def test_nowrite_qualifier(root: Path) -> None:
 
 def corrupt_lengths(first: bytes, second: bytes) -> bytes:
     """A record whose trailing length word differs from the leading one."""
-    return (40).to_bytes(4, "little") + b"x" * 40 + (41).to_bytes(4, "little")
+    return record(b"x" * 40, trailer=41)
 
 
 def bad_class(first: bytes, second: bytes) -> bytes:
     """A record of class 8 (bad data): reading it is EIO, the next record is readable."""
-    word = (0x80000000 | 12).to_bytes(4, "little")
-    return word + b"b" * 12 + word
+    return record(b"b" * 12, cls=CLASS_BAD)
 
 
 @pytest.mark.parametrize("garbage", [corrupt_lengths, bad_class])

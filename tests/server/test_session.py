@@ -7,9 +7,12 @@ import errno
 import pytest
 
 from devices.interface import BytesLike, DriveStatus, GeneralStatus, MtOp
+from devices.writebuffer import StagedWrites
 from rmtd.protocol import (
+    NEED_DATA,
     Ack,
     CloseRequest,
+    CommandParser,
     ErrorReply,
     ExtendedIoctlRequest,
     ExtendedStatusRequest,
@@ -20,6 +23,7 @@ from rmtd.protocol import (
     SeekRequest,
     StatusRequest,
     VersionRequest,
+    WriteRequest,
 )
 from rmtd.session import Session
 from rmtd.status import pack_mtget
@@ -27,8 +31,8 @@ from rmtd.status import pack_mtget
 STATUS = DriveStatus(0x72, 0, 10240, 0x02, GeneralStatus.ONLINE | GeneralStatus.BOT, 0, 0, 0)
 
 
-class MemoryTape:
-    """A device in memory that records the calls made on it."""
+class MemoryTape(StagedWrites):
+    """A device in memory that records the calls made on it (writes staged by the mixin)."""
 
     def __init__(self, name: str, flags: int) -> None:
         self.name, self.flags = name, flags
@@ -93,6 +97,11 @@ def session(opener: Opener) -> Session:
     return Session(opener)
 
 
+def no_input(view: memoryview) -> int:
+    """A connection whose input has ended."""
+    return 0
+
+
 def opened(session: Session, opener: Opener) -> MemoryTape:
     assert session.handle(OpenRequest(b"t.tap", 0, "0 O_RDONLY")) == Ack(0)
     return opener.opened[-1]
@@ -109,8 +118,13 @@ def test_commands_before_open_get_ebadf(session: Session) -> None:
     ):
         reply = session.handle(request)
         assert isinstance(reply, ErrorReply) and reply.errno == errno.EBADF, request
-    refused = session.prepare_write(10)
+    parser = CommandParser()
+    parser.receive_data(b"W3\nxyz")
+    write = parser.next_event()
+    assert isinstance(write, WriteRequest)
+    refused = session.receive_write(write, parser, no_input)
     assert isinstance(refused, ErrorReply) and refused.errno == errno.EBADF
+    assert parser.next_event() is NEED_DATA  # the payload was dropped, nothing left
 
 
 def test_open_errors_become_e_replies(session: Session) -> None:
@@ -134,10 +148,11 @@ def test_read_and_write_hot_path(session: Session, opener: Opener) -> None:
     assert isinstance(reply, Ack) and reply.value == 5 and bytes(reply.data or b"") == b"first"
     short = session.read(3)
     assert isinstance(short, ErrorReply) and short.errno == errno.ENOMEM
-    lent = session.prepare_write(4)
-    assert isinstance(lent, memoryview)
-    lent[:] = b"data"
-    assert session.finish_write(4, lent) == Ack(4)
+    parser = CommandParser()
+    parser.receive_data(b"W4\ndata")
+    write = parser.next_event()
+    assert isinstance(write, WriteRequest)
+    assert session.receive_write(write, parser, no_input) == Ack(4)
     assert tape.written == [b"data"]
 
 
