@@ -78,7 +78,9 @@ def tape_format(kind: DeviceKind, name: str) -> TapeFormat:
         return SimhFormat()
     if kind.is_tape_image:
         raise tape_error(errno.EMEDIUMTYPE, f"{name}: {kind.value[3:]}s are not served yet")
-    raise tape_error(errno.EMEDIUMTYPE, f"{name}: {kind.value}, not a tape image")
+    raise tape_error(
+        errno.EMEDIUMTYPE, f"{name}: {kind.value} by its name, not a tape image (*.tap)"
+    )
 
 
 def check_tape_content(storage: Storage, fmt: TapeFormat, name: str) -> None:
@@ -160,6 +162,18 @@ def describe_content(path: str) -> str:
     if SimhFormat().probe(_BytesStorage(path, head, info.st_size)) is None:
         return DeviceKind.SIMH.value if info.st_size else "an empty file"
     return describe_bytes(head, info.st_size)
+
+
+def describe_fd(fd: int) -> str:
+    """Say what the file open on ``fd`` looks like; ``"a file"`` if it cannot be read."""
+    try:
+        size = os.fstat(fd).st_size
+        head = os.pread(fd, _SNIFF_BYTES, 0)
+    except OSError:
+        return "a file"
+    if SimhFormat().probe(_BytesStorage("", head, size)) is None and size:
+        return DeviceKind.SIMH.value
+    return describe_bytes(head, size)
 
 
 class _BytesStorage:

@@ -13,6 +13,7 @@ import os
 
 from devices.errors import tape_error
 from devices.interface import BytesLike, DriveStatus, MtOp
+from devices.kinds import describe_fd
 from devices.writebuffer import StagedWrites
 
 
@@ -58,11 +59,17 @@ class PlainFile(StagedWrites):
         if op == MtOp.MTREW:
             os.lseek(self._fd, 0, os.SEEK_SET)
             return count
-        raise tape_error(errno.ENOTTY, f"{self.name}: not a tape")
+        raise self._not_a_tape()
 
     def status(self) -> DriveStatus:
         """A plain file has no tape status: ENOTTY."""
-        raise tape_error(errno.ENOTTY, f"{self.name}: not a tape")
+        raise self._not_a_tape()
+
+    def _not_a_tape(self) -> OSError:
+        """ENOTTY, saying what the file is instead (a tar archive, a SIMH image...)."""
+        return tape_error(
+            errno.ENOTTY, f"{self.name}: not a tape: a plain file holding {describe_fd(self._fd)}"
+        )
 
     def tell(self) -> int:
         """The file offset."""

@@ -145,8 +145,10 @@ class DeviceOpener:
 
     def _check_write(self, name: str, flags: int, q: Qualifiers) -> bool:
         writing = (flags & os.O_ACCMODE) != os.O_RDONLY
-        if writing and (self.config.read_only or not q.write):
-            raise tape_error(errno.EROFS, f"{name}: opened read-only")
+        if writing and self.config.read_only:
+            raise tape_error(errno.EROFS, f"{name}: the server is read-only")
+        if writing and not q.write:
+            raise tape_error(errno.EROFS, f"{name}: write-protected for this open (/NOWRITE)")
         return writing
 
     @staticmethod

@@ -99,7 +99,7 @@ class TapeImage:
         image.damage = f"damaged at offset {index.end} ({result.problem})"
         if result.torn and not ours:
             image.damage += " (not a write of ours cut short: 'vmt repair' cuts it)"
-        log.warning("%s: %s", storage.name, image.damage)
+        log.info("%s: %s", storage.name, image.damage)  # reported where a client reaches it
         return image
 
     def __len__(self) -> int:

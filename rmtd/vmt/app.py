@@ -11,6 +11,7 @@ Errors are one line on stderr and exit status 1; usage errors exit with 2, as mt
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from devices.interface import OpenOptions, TapeDevice
 from devices.kinds import DeviceKind, describe_content, kind_by_name
 from devices.vtape import open_tape_image
 from rmtd.client import DEFAULT_RMT_COMMAND, RemoteTape, parse_remote
-from rmtd.devspec import parse_qualifiers
+from rmtd.devspec import parse_device_spec, parse_qualifiers
 from rmtd.mtops import (
     MtOperation,
     format_status,
@@ -127,6 +128,8 @@ def main(
     Named drives of the rmtd configuration (--config FILE, default $RMTD_CONFIG):
       vmt drives | vmt load DRIVE IMAGE | vmt unload DRIVE | vmt requests
     """  # noqa: D301 (click needs a real \b to keep the list as typed)
+    # What the devices log (a torn record cut, side files dropped) is said once, as vmt.
+    logging.basicConfig(level=logging.WARNING, format="vmt: %(message)s")
     ctx.obj = Target(device, rsh_command, rmt_command, force)
 
 
@@ -191,7 +194,11 @@ def errors_exit(name: str) -> Iterator[None]:
 
 def _message(exc: OSError, name: str) -> str:
     text = describe(exc)
-    return text if text.startswith(name) else f"{name}: {text}"
+    try:
+        bare = parse_device_spec(name).name  # "vol.tap/nowrite": messages say "vol.tap"
+    except OSError:
+        bare = name
+    return text if text.startswith((name, bare)) else f"{name}: {text}"
 
 
 @contextmanager

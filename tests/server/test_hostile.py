@@ -462,11 +462,11 @@ def test_read_only_server(root: Path) -> None:
         "--read-only",
     )
     assert done.out == (
-        e(30, "f: opened read-only")
-        + e(30, "f: opened read-only")
-        + e(30, "new: opened read-only")
-        + e(30, "v.tap: opened read-only")
-        + e(30, "new.tap: opened read-only")
+        e(30, "f: the server is read-only")
+        + e(30, "f: the server is read-only")
+        + e(30, "new: the server is read-only")
+        + e(30, "v.tap: the server is read-only")
+        + e(30, "new.tap: the server is read-only")
         + e(9, "no device is open")
         + a(0)
         + a(2, b"in")
@@ -483,9 +483,9 @@ def test_nowrite_qualifier(root: Path) -> None:
         b"Onew.tap/nowrite\n66 O_RDWR|O_CREAT\nOv.tap/nowrite\n0 O_RDONLY\nR10\nC\n",
     )
     assert done.out == (
-        e(30, "v.tap: opened read-only")
-        + e(30, "f: opened read-only")
-        + e(30, "new.tap: opened read-only")
+        e(30, "v.tap: write-protected for this open (/NOWRITE)")
+        + e(30, "f: write-protected for this open (/NOWRITE)")
+        + e(30, "new.tap: write-protected for this open (/NOWRITE)")
         + a(0)
         + a(3, b"rec")
         + a(0)
