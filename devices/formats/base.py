@@ -22,10 +22,13 @@ class ScanResult:
         problem: ``None`` for a clean image; else one line saying what stopped the scan.
         torn: the problem is an incomplete object at the physical end (a write cut short);
             it may be cut off. A corrupt object followed by more bytes is not torn.
+        offset: byte offset of the first bad object (where readable data stops), ``None``
+            for a clean image.
     """
 
     problem: str | None = None
     torn: bool = False
+    offset: int | None = None
 
 
 class TapeFormat(Protocol):

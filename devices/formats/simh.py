@@ -90,7 +90,9 @@ class _Scanner:
             if rel + 4 > self.avail:
                 if pos + 4 > size:
                     if pos < size:
-                        result = ScanResult(f"partial control word at offset {pos}", torn=True)
+                        result = ScanResult(
+                            f"partial control word at offset {pos}", torn=True, offset=pos
+                        )
                     break
                 self.fill(pos)
                 rel = 0
@@ -103,10 +105,12 @@ class _Scanner:
                 elif end <= size:
                     trailer = self.word_at(end - 4)
                 else:
-                    result = ScanResult(f"record at offset {pos} runs past the end", torn=True)
+                    result = ScanResult(
+                        f"record at offset {pos} runs past the end", torn=True, offset=pos
+                    )
                     break
                 if trailer != word:
-                    result = ScanResult(f"record at offset {pos}: length words differ")
+                    result = ScanResult(f"record at offset {pos}: length words differ", offset=pos)
                     break
                 add_offset(pos)
                 add_length(word)
@@ -141,9 +145,9 @@ class _Scanner:
         end = pos + record_size(length)
         if end > self.size:
             # Not torn: we never write these classes, so this is damage, not our crash.
-            return ScanResult(f"record at offset {pos} runs past the end")
+            return ScanResult(f"record at offset {pos} runs past the end", offset=pos)
         if self.word_at(end - 4) != word:
-            return ScanResult(f"record at offset {pos}: length words differ")
+            return ScanResult(f"record at offset {pos}: length words differ", offset=pos)
         if parts.cls == CLASS_BAD:
             self.index.add_record(pos, length, bad=True)
         elif parts.cls == CLASS_GOOD:  # an extended-format length beyond 24 bits
