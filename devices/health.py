@@ -415,3 +415,27 @@ def _identity(fd: int) -> ImageIdentity:
     """The identity of the file actually opened (not of whatever the name points to now)."""
     st = os.fstat(fd)
     return ImageIdentity(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+
+
+def check_replaceable(path: str) -> None:
+    """Refuse to replace ``path`` with a blank image unless it is a tape image one may write.
+
+    Raises:
+        OSError: EROFS for a write-protected volume, EMEDIUMTYPE for a file that is not a
+            SIMH image (a tar archive is never overwritten by ``vmt new --force``), EISDIR.
+    """
+    if not os.path.lexists(path):
+        return
+    if os.path.isdir(path):
+        raise tape_error(errno.EISDIR, f"{path}: is a directory")
+    if StateFile(path).load().volume.write_protected:
+        raise tape_error(errno.EROFS, f"{path}: volume is write-protected; not replaced")
+    if not os.path.isfile(path):
+        raise tape_error(errno.EINVAL, f"{path}: not a regular file; not replaced")
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        reason = not_simh_reason(fd)
+    finally:
+        os.close(fd)
+    if reason:
+        raise tape_error(errno.EMEDIUMTYPE, f"{path}: {reason}; not replaced")
