@@ -15,6 +15,7 @@ SIGINT.
 from __future__ import annotations
 
 import errno
+import io
 import os
 import signal
 import sys
@@ -135,11 +136,20 @@ def write_command(image: str, files: tuple[str, ...], block_size: int) -> None:
 def _open_source(name: str, stack: ExitStack[bool | None]) -> tuple[str, IO[bytes]]:
     """Open every source before the image, so that a missing one writes nothing."""
     if name == "-":
-        return "standard input", sys.stdin.buffer
+        return "standard input", _standard_input(stack)
     with errors_exit(name):
         if os.path.isdir(name):
             raise IsADirectoryError(errno.EISDIR, f"{name}: is a directory")
         return name, stack.enter_context(open(name, "rb", buffering=0))
+
+
+def _standard_input(stack: ExitStack[bool | None]) -> IO[bytes]:
+    """Standard input unbuffered: no read-ahead beyond the record being filled."""
+    try:
+        fd = sys.stdin.fileno()
+    except (AttributeError, ValueError, io.UnsupportedOperation):
+        return sys.stdin.buffer  # not a file descriptor (a test harness's stream)
+    return stack.enter_context(open(fd, "rb", buffering=0, closefd=False))
 
 
 def _write_all(
@@ -236,6 +246,8 @@ def _progress(name: str, source: IO[bytes]) -> Iterator[Callable[[int], None]]:
     except (OSError, ValueError):
         length = None
     # click types the bar by the items of an iterable; this one counts bytes, with no items
-    bar: Any = click.progressbar(length=length, label=name, file=sys.stderr, show_pos=True)
+    bar: Any = click.progressbar(
+        length=length, label=name, file=sys.stderr, show_pos=True, update_min_steps=8
+    )
     with bar:
         yield bar.update
