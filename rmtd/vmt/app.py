@@ -81,7 +81,11 @@ class VmtGroup(click.Group):
         try:
             code = super().main(args, prog_name, standalone_mode=False, **extra)
         except click.ClickException as exc:
-            click.echo(f"vmt: {exc.format_message()}", err=True)
+            message = exc.format_message()
+            if "\n" in message:  # "vmt" alone: the help, as click shows it
+                exc.show()
+            else:
+                click.echo(f"vmt: {message}", err=True)
             sys.exit(exc.exit_code)
         except click.Abort:  # Ctrl-C outside of a write: nothing is half done
             sys.exit(EXIT_INTERRUPTED)
