@@ -170,6 +170,7 @@ def _write_all(
             for name, source in sources:
                 totals.files.append(len(drive.image.index.marks))
                 _copy_file(drive, name, source, block_size, interrupts, totals)
+            interrupts.ignore()  # all written: let the drive close and save its state
         finally:
             drive.drive.block_size = saved_block_size
 
@@ -184,25 +185,28 @@ def _copy_file(
 ) -> None:
     """Copy one source as records and a filemark; on failure, mark the tape file incomplete."""
     written = 0
+    closed = False
     try:
         with _progress(name, source) as advance:
             while True:
                 buffer = drive.write_buffer(block_size)
                 got = _read_full(name, source, buffer)
                 if got:
-                    with interrupts.held():
+                    with interrupts.held():  # counted before a held-off Ctrl-C is raised
                         drive.commit_write(got)
-                    written += 1
-                    totals.records += 1
-                    totals.bytes += got
+                        written += 1
+                        totals.records += 1
+                        totals.bytes += got
                     advance(got)
                 if got < block_size:
                     break
         with interrupts.held():
             drive.ioctl(MtOp.MTWEOF, 1)
+            closed = True
     except KeyboardInterrupt:
         interrupts.ignore()
-        _abandon(drive, written, totals)
+        if not closed:  # a Ctrl-C held off during the filemark: the file is whole
+            _abandon(drive, written, totals)
         raise
     except OSError as exc:
         interrupts.ignore()

@@ -136,3 +136,10 @@ def test_status_and_tell_as_json(tape: Path) -> None:
     assert unloaded["position"] is None and "DR_OPEN" in unloaded["bits"]
     assert "no medium" in one_line(run("-f", str(tape), "tell", "--json"), 1)
     assert one_line(run("-f", str(tape), "fsf", "--json"), 2) == "vmt: illegal count '--json'\n"
+
+
+def test_vmt_alone_shows_its_help_and_exits_2() -> None:
+    done = run()
+    assert done.returncode == 2
+    assert done.stderr.startswith("Usage: ") and "COMMAND [ARGS]..." in done.stderr
+    assert "verify" in done.stderr and "repair" in done.stderr

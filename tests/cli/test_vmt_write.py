@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from devices.state import StateFile
@@ -148,3 +149,18 @@ def test_a_source_that_cannot_be_read_writes_nothing_and_exits_1(tmp_path: Path)
         assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
         assert done.stderr.startswith(f"vmt: {bad}: ")
     assert image.stat().st_size == 0
+
+
+def test_ctrl_c_is_held_off_while_a_record_goes_to_the_image() -> None:
+    from rmtd.vmt.writing import _Interrupts
+
+    interrupts = _Interrupts()
+    steps: list[str] = []
+    with pytest.raises(KeyboardInterrupt), interrupts.held():
+        interrupts.handler(signal.SIGINT, None)  # arrives mid-record: noted, not raised
+        steps.append("record finished")
+    assert steps == ["record finished"]
+    with pytest.raises(KeyboardInterrupt):
+        interrupts.handler(signal.SIGINT, None)  # anywhere else: at once
+    interrupts.ignore()
+    interrupts.handler(signal.SIGINT, None)  # while the drive closes: ignored
