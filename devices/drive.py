@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import logging
+from bisect import bisect_left
 from collections.abc import Callable
 from enum import Enum, auto
 
@@ -280,7 +281,7 @@ class VirtualTapeDrive(Positioner):
             if self._refuse_next_write and end >= self._early_warning_point():
                 self._refuse_next_write = False
                 raise tape_error(errno.ENOSPC, f"{self.name}: end of medium (early warning)")
-        self.image.cut(self.drive.position, self.name)
+        self._cut(self.drive.position)
 
     def _after_record(self) -> None:
         self.at_eod = False
@@ -301,7 +302,7 @@ class VirtualTapeDrive(Positioner):
             raise tape_error(errno.EINVAL, f"{self.name}: negative filemark count {count}")
         if count == 0:
             return 0
-        self.image.cut(self.drive.position, self.name)
+        self._cut(self.drive.position)
         for _ in range(count):
             cap = self.volume.capacity
             if cap and self.image.end_offset + self.image.filemark_size() > cap:
@@ -376,8 +377,30 @@ class VirtualTapeDrive(Positioner):
 
     def _erase(self, _count: int) -> int:
         self._require_writable_op("erase")
-        self.image.cut(self.drive.position, self.name)
+        self._cut(self.drive.position)
         return 0
+
+    def _cut(self, position: int) -> None:
+        """Make ``position`` the end of data, forgetting incomplete-file marks from there on.
+
+        Every cut goes through here, so that a mark never outlives the file it marked.
+        """
+        self.image.cut(position, self.name)
+        marks = self.volume.incomplete
+        if marks and marks[-1] >= position:
+            self.volume.incomplete = [m for m in marks if m < position]
+
+    def mark_file_incomplete(self) -> None:
+        """Record that the tape file the position is in was not finished by its writer.
+
+        Its first object is the one after the last filemark before the position (or object 0);
+        ``vmt ls`` then lists the file as incomplete. Marks are kept in the volume's state.
+        """
+        marks = self.image.index.marks
+        before = bisect_left(marks, self.drive.position)
+        first = marks[before - 1] + 1 if before else 0
+        if first not in self.volume.incomplete:
+            self.volume.incomplete = sorted([*self.volume.incomplete, first])
 
     def _set_block_size(self, count: int) -> int:
         if not 0 <= count <= self.image.format.max_record:

@@ -83,26 +83,35 @@ def tape_format(kind: DeviceKind, name: str) -> TapeFormat:
     )
 
 
-def check_tape_content(storage: Storage, fmt: TapeFormat, name: str) -> None:
-    """Refuse to treat ``storage`` as a ``fmt`` image when its bytes say it is not one.
+def foreign_content(storage: Storage, fmt: TapeFormat, torn_first_ok: bool = False) -> str | None:
+    """Why ``storage`` is not a ``fmt`` image, saying what it looks like; ``None`` if it is one.
 
     An empty file is a blank tape of any format. Otherwise the format's probe looks at the
-    first objects; a file that fails it is never read or written as a tape.
+    first objects. A first record running past the end is a first write cut short only when
+    the caller knows a write of ours was under way (``torn_first_ok``): otherwise a tar
+    archive whose first name has three letters would pass for one.
+    """
+    problem = fmt.probe(storage, torn_first_ok)
+    if problem is None:
+        return None
+    head = bytearray(_SNIFF_BYTES)
+    got = storage.read_into(0, memoryview(head))
+    looks = describe_bytes(bytes(head[:got]), storage.size())
+    what = _FORMAT_NAMES.get(fmt.name, "a tape image")
+    return f"not {what} ({problem}); it looks like {looks}"
+
+
+def check_tape_content(
+    storage: Storage, fmt: TapeFormat, name: str, torn_first_ok: bool = False
+) -> None:
+    """Refuse to treat ``storage`` as a ``fmt`` image when its bytes say it is not one.
 
     Raises:
         OSError: EMEDIUMTYPE naming what the file looks like instead.
     """
-    problem = fmt.probe(storage)
-    if problem is None:
-        return
-    head = bytearray(_SNIFF_BYTES)
-    got = storage.read_into(0, memoryview(head))
-    looks = describe_bytes(bytes(head[:got]), storage.size())
-    raise tape_error(
-        errno.EMEDIUMTYPE,
-        f"{name}: not {_FORMAT_NAMES.get(fmt.name, 'a tape image')} ({problem}); "
-        f"it looks like {looks}",
-    )
+    reason = foreign_content(storage, fmt, torn_first_ok)
+    if reason is not None:
+        raise tape_error(errno.EMEDIUMTYPE, f"{name}: {reason}")
 
 
 _FORMAT_NAMES = {"simh": DeviceKind.SIMH.value}
@@ -159,9 +168,7 @@ def describe_content(path: str) -> str:
         head = os.pread(fd, _SNIFF_BYTES, 0)
     finally:
         os.close(fd)
-    if SimhFormat().probe(_BytesStorage(path, head, info.st_size)) is None:
-        return DeviceKind.SIMH.value if info.st_size else "an empty file"
-    return describe_bytes(head, info.st_size)
+    return _describe(path, head, info.st_size)
 
 
 def describe_fd(fd: int) -> str:
@@ -171,7 +178,11 @@ def describe_fd(fd: int) -> str:
         head = os.pread(fd, _SNIFF_BYTES, 0)
     except OSError:
         return "a file"
-    if SimhFormat().probe(_BytesStorage("", head, size)) is None and size:
+    return _describe("", head, size)
+
+
+def _describe(name: str, head: bytes, size: int) -> str:
+    if size and SimhFormat().probe(_BytesStorage(name, head, size)) is None:
         return DeviceKind.SIMH.value
     return describe_bytes(head, size)
 

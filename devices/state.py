@@ -40,12 +40,16 @@ class VolumeInfo:
         capacity: physical end of the medium in bytes of image, 0 for unlimited.
         early_warning: bytes before ``capacity`` where early warning (EOT) begins.
         write_protected: the write-protect tab is set.
+        incomplete: object numbers of the first records of tape files whose writer could not
+            finish them (interrupted, out of space, a source read error), sorted; ``vmt ls``
+            marks those files.
     """
 
     density: int = 0
     capacity: int = 0
     early_warning: int = 0
     write_protected: bool = False
+    incomplete: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -84,16 +88,29 @@ class SavedState:
 
 
 def _from_dict(cls: Any, data: object) -> Any:
-    """Build dataclass ``cls`` from ``data``, ignoring unknown keys and wrong types."""
+    """Build dataclass ``cls`` from ``data``, ignoring unknown keys and wrong types.
+
+    A list field (the default is a list) keeps only a list of non-negative ints, sorted and
+    without duplicates; anything else in its place gives the default (an empty list).
+    """
     if not isinstance(data, dict):
         return cls()
     defaults = cls()
     values = {}
     for f in dataclasses.fields(cls):
-        value = data.get(f.name, getattr(defaults, f.name))
-        if type(value) is type(getattr(defaults, f.name)):
+        default = getattr(defaults, f.name)
+        value = data.get(f.name, default)
+        if isinstance(default, list):
+            if _is_object_list(value):
+                values[f.name] = sorted(set(value))
+        elif type(value) is type(default):
             values[f.name] = value
     return cls(**values)
+
+
+def _is_object_list(value: object) -> bool:
+    """Whether ``value`` is a JSON list of object numbers (ints >= 0, not booleans)."""
+    return isinstance(value, list) and all(type(v) is int and v >= 0 for v in value)
 
 
 class StateFile:

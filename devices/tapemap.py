@@ -2,11 +2,14 @@
 
 It reads only the object index, never the data, so mapping a large image costs one scan at most.
 A file is what lies before a filemark; records after the last filemark form a last file of
-their own, as on a tape whose writer stopped without closing it.
+their own, as on a tape whose writer stopped without closing it. A file whose writer recorded
+that it could not finish it (see ``VirtualTapeDrive.mark_file_incomplete``) is *incomplete*,
+even though a filemark closes it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 
 from devices.formats.index import ObjectIndex
@@ -26,6 +29,7 @@ class TapeFileSummary:
         largest: the largest record's length, 0 for an empty file.
         bad: how many of its records are marked bad.
         closed: a filemark ends it.
+        incomplete: its writer could not finish it (the volume's state says so).
     """
 
     number: int
@@ -37,17 +41,20 @@ class TapeFileSummary:
     largest: int
     bad: int
     closed: bool
+    incomplete: bool = False
 
     def line(self) -> str:
         """One line of ``vmt ls`` text output."""
         text = (
             f"File {self.number}: records={self.records}, bytes={self.bytes}, "
-            f"record size min={self.smallest}, max={self.largest}"
+            f"record size min={self.smallest}, max={self.largest}, first object={self.first}"
         )
         if self.bad:
             text += f", bad records={self.bad}"
         if not self.closed:
             text += " (no filemark)"
+        if self.incomplete:
+            text += " (incomplete)"
         return text
 
     def as_dict(self) -> dict[str, int | bool]:
@@ -55,8 +62,15 @@ class TapeFileSummary:
         return asdict(self)
 
 
-def summarize(index: ObjectIndex) -> list[TapeFileSummary]:
-    """Map ``index`` into its tape files."""
+def summarize(index: ObjectIndex, incomplete: Collection[int] = ()) -> list[TapeFileSummary]:
+    """Map ``index`` into its tape files.
+
+    Args:
+        index: the image's objects.
+        incomplete: first object numbers of incomplete files (``VolumeInfo.incomplete``);
+            a number that is no file's first object is ignored.
+    """
+    unfinished = set(incomplete)
     files: list[TapeFileSummary] = []
     start = 0
     bounds = [*index.marks, len(index)]
@@ -77,6 +91,7 @@ def summarize(index: ObjectIndex) -> list[TapeFileSummary]:
                 largest=max(lengths, default=0),
                 bad=bad,
                 closed=closed,
+                incomplete=start in unfinished,
             )
         )
         start = end + 1

@@ -32,7 +32,13 @@ from devices.formats.base import TapeFormat
 from devices.formats.image import TapeImage
 from devices.formats.index import INDEX_SUFFIX, ImageIdentity, ObjectIndex, same_file
 from devices.interface import OpenOptions
-from devices.kinds import DeviceKind, check_tape_content, kind_by_name, tape_format
+from devices.kinds import (
+    DeviceKind,
+    check_tape_content,
+    foreign_content,
+    kind_by_name,
+    tape_format,
+)
 from devices.state import (
     STATE_SUFFIX,
     DriveState,
@@ -74,9 +80,11 @@ def create_tape_image(
     try:
         lock_exclusive(storage.fileno(), path)
         if storage.size():
-            check_tape_content(storage, fmt, path)
-            if StateFile(path).load().volume.write_protected or _file_protected(storage, path):
-                raise tape_error(errno.EROFS, f"{path}: volume is write-protected")
+            reason = foreign_content(storage, fmt)
+            if reason is not None:
+                raise tape_error(errno.EMEDIUMTYPE, f"{path}: {reason}; not replaced")
+            if write_protected(storage, path):
+                raise tape_error(errno.EROFS, f"{path}: volume is write-protected; not replaced")
             log.info("%s: replacing an image of %d bytes", path, storage.size())
         storage.truncate(0)
         storage.sync()
@@ -122,9 +130,10 @@ def open_tape_image(
         raise _relabel(exc, path, label) from None
     try:
         lock_exclusive(storage.fileno(), path)
+        opening = _ImageOpen(path, fmt, storage, options)
         if not accept_foreign:
-            check_tape_content(storage, fmt, path)
-        drive = _ImageOpen(path, fmt, storage, options).drive()
+            check_tape_content(storage, fmt, path, opening.saved.writing_since == 0)
+        drive = opening.drive()
     except OSError as exc:
         storage.close()
         raise _relabel(exc, path, label) from None
@@ -167,6 +176,14 @@ def _open_storage(path: str, options: OpenOptions) -> FileStorage:
         storage.close()
         raise tape_error(errno.EROFS, f"{path}: image is read-only")
     return storage
+
+
+def write_protected(storage: FileStorage, path: str) -> bool:
+    """Whether the volume at ``path`` (open as ``storage``) is write-protected.
+
+    The one rule: the protect tab in its state file (``vmt protect``), or a read-only file.
+    """
+    return StateFile(path).load().volume.write_protected or _file_protected(storage, path)
 
 
 def _file_protected(storage: FileStorage, path: str) -> bool:

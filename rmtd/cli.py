@@ -25,6 +25,7 @@ EXIT_CONFIG = 2
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="rmtd", prog_name="rmtd")
 @click.option(
     "--config",
     "config_file",

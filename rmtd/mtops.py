@@ -176,3 +176,24 @@ def format_status(status: DriveStatus) -> str:
         f"General status bits on ({gstat:x}):\n"
         f"{bits}\n"
     )
+
+
+def status_dict(status: DriveStatus, position: int | None) -> dict[str, object]:
+    """The status as ``vmt status --json`` prints it: mt-st's fields, by name.
+
+    Args:
+        status: the drive's ``struct mtget``.
+        position: the logical object number (MTIOCPOS), ``None`` when the drive cannot say.
+    """
+    gstat = int(status.gstat)
+    return {
+        "file": status.fileno,
+        "block": status.blkno,
+        "partition": status.partition & 0xFF,
+        "block_size": status.block_size,
+        "density": status.density,
+        "density_name": density_name(status.density),
+        "gstat": gstat,
+        "bits": [name for flag, name in _BIT_NAMES if gstat & flag],
+        "position": position,
+    }

@@ -22,10 +22,13 @@ class ScanResult:
         problem: ``None`` for a clean image; else one line saying what stopped the scan.
         torn: the problem is an incomplete object at the physical end (a write cut short);
             it may be cut off. A corrupt object followed by more bytes is not torn.
+        offset: byte offset of the first bad object (where readable data stops), ``None``
+            for a clean image.
     """
 
     problem: str | None = None
     torn: bool = False
+    offset: int | None = None
 
 
 class TapeFormat(Protocol):
@@ -55,8 +58,11 @@ class TapeFormat(Protocol):
         """Return the bytes of one filemark."""
         ...
 
-    def probe(self, storage: Storage) -> str | None:
-        """Check that ``storage`` starts like an image of this format; ``None``, or the flaw."""
+    def probe(self, storage: Storage, torn_first_ok: bool = False) -> str | None:
+        """Check that ``storage`` starts like an image of this format; ``None``, or the flaw.
+
+        ``torn_first_ok``: a first record cut short by a crash of our writer counts as one.
+        """
         ...
 
     def length_code_at(self, storage: Storage, offset: int) -> int | None:

@@ -90,7 +90,9 @@ class _Scanner:
             if rel + 4 > self.avail:
                 if pos + 4 > size:
                     if pos < size:
-                        result = ScanResult(f"partial control word at offset {pos}", torn=True)
+                        result = ScanResult(
+                            f"partial control word at offset {pos}", torn=True, offset=pos
+                        )
                     break
                 self.fill(pos)
                 rel = 0
@@ -103,10 +105,12 @@ class _Scanner:
                 elif end <= size:
                     trailer = self.word_at(end - 4)
                 else:
-                    result = ScanResult(f"record at offset {pos} runs past the end", torn=True)
+                    result = ScanResult(
+                        f"record at offset {pos} runs past the end", torn=True, offset=pos
+                    )
                     break
                 if trailer != word:
-                    result = ScanResult(f"record at offset {pos}: length words differ")
+                    result = ScanResult(f"record at offset {pos}: length words differ", offset=pos)
                     break
                 add_offset(pos)
                 add_length(word)
@@ -130,7 +134,9 @@ class _Scanner:
         """
         if word == END_OF_MEDIUM:
             if pos + 4 < self.size:  # SIMH: nothing follows the end of medium
-                return ScanResult(f"{self.size - pos - 4} bytes after the end-of-medium marker")
+                return ScanResult(
+                    f"{self.size - pos - 4} bytes after the end-of-medium marker", offset=pos
+                )
             return ScanResult()
         if word == ERASE_GAP:
             return pos + 4
@@ -143,9 +149,9 @@ class _Scanner:
         end = pos + record_size(length)
         if end > self.size:
             # Not torn: we never write these classes, so this is damage, not our crash.
-            return ScanResult(f"record at offset {pos} runs past the end")
+            return ScanResult(f"record at offset {pos} runs past the end", offset=pos)
         if self.word_at(end - 4) != word:
-            return ScanResult(f"record at offset {pos}: length words differ")
+            return ScanResult(f"record at offset {pos}: length words differ", offset=pos)
         if parts.cls == CLASS_BAD:
             self.index.add_record(pos, length, bad=True)
         elif parts.cls == CLASS_GOOD:  # an extended-format length beyond 24 bits
@@ -198,9 +204,9 @@ class SimhFormat:
             return -2 - int(parts.value)
         return None
 
-    def probe(self, storage: Storage) -> str | None:
+    def probe(self, storage: Storage, torn_first_ok: bool = False) -> str | None:
         """Check that ``storage`` starts like a SIMH image (see :func:`probe`)."""
-        return probe(storage)
+        return probe(storage, torn_first_ok)
 
     def read_record(self, storage: Storage, index: ObjectIndex, i: int, buffer: memoryview) -> int:
         """Read record ``i``'s data (it follows the leading word) into ``buffer``."""
@@ -215,7 +221,7 @@ _PROBE_WINDOW = 1 << 16
 """How far :func:`probe` looks: far enough that other files fail, not so far that it costs."""
 
 
-def probe(storage: Storage) -> str | None:
+def probe(storage: Storage, torn_first_ok: bool = False) -> str | None:
     """Check that ``storage`` starts like a SIMH image; ``None`` if so, else what is wrong.
 
     The objects in the first 64 KiB are walked. The file is an image if they are all well
@@ -223,7 +229,8 @@ def probe(storage: Storage) -> str | None:
     formed data record comes before the first bad object (an image damaged further on: the
     image layer reports that damage). A file that fails before any good record (garbage, or
     zeros then garbage, as a disk image starts) is not an image. An empty file is a blank
-    tape; a good record running past the end first thing is a first write cut short (torn).
+    tape; a good record running past the end first thing is a first write cut short (torn)
+    when ``torn_first_ok`` says a write of ours was under way, and garbage otherwise.
     """
     size = storage.size()
     word = bytearray(4)
@@ -246,8 +253,8 @@ def probe(storage: Storage) -> str | None:
             continue
         end = pos + record_size(parts.value)
         if end > size:
-            if pos == 0 and parts.cls == CLASS_GOOD:
-                return None  # torn first write: the image layer decides
+            if pos == 0 and parts.cls == CLASS_GOOD and torn_first_ok:
+                return None  # our torn first write: the image layer cuts it
             problem = f"record at offset {pos} runs past the end"
             break
         if storage.read_into(end - 4, view) != 4 or _WORD.unpack(word)[0] != value:

@@ -5,24 +5,28 @@ as mt-st does, so that scripts written for a real drive work on an image. A DEVI
 ``[user@]host:NAME`` is reached over RMT, through ``--rsh-command`` (default ``$RSH``, else
 ``ssh``) running ``--rmt-command`` on the host, as GNU mt does.
 
-Errors are one line on stderr and exit status 1; usage errors exit with 2, as mt does.
+Errors are one line on stderr and exit status 1; usage errors exit with 2, as mt does, also
+in one line. A reader that goes away (``vmt read ... | head -c 1``) ends vmt silently with status
+141, what the shell reports for GNU ``cat`` killed by SIGPIPE in the same place.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from typing import Any
 
 import click
 
 from devices.drive import VirtualTapeDrive
 from devices.errors import describe
-from devices.interface import OpenOptions, TapeDevice
+from devices.interface import DriveStatus, GeneralStatus, OpenOptions, TapeDevice
 from devices.kinds import DeviceKind, describe_content, kind_by_name
 from devices.vtape import open_tape_image
 from rmtd.client import DEFAULT_RMT_COMMAND, RemoteTape, parse_remote
@@ -32,11 +36,29 @@ from rmtd.mtops import (
     format_status,
     parse_count,
     resolve_operation,
+    status_dict,
 )
 from rmtd.opener import DeviceOpener, OpenerConfig
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+"""128 + SIGINT, what the shell reports for a program Ctrl-C stopped."""
+EXIT_PIPE = 141
+"""128 + SIGPIPE, what the shell reports for GNU tools writing to a reader that went away."""
+
+
+class StdoutClosedError(Exception):
+    """Standard output's reader went away (EPIPE); vmt ends silently with :data:`EXIT_PIPE`."""
+
+
+def emit(text: str, nl: bool = True) -> None:
+    """Print ``text`` on standard output; raises :class:`StdoutClosedError` on EPIPE."""
+    try:
+        click.echo(text, nl=nl)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise StdoutClosedError from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +84,32 @@ between commands, as ``/dev/nst0`` does for mt."""
 
 
 class VmtGroup(click.Group):
-    """The image tools as subcommands; any other word is an mt operation."""
+    """The image tools as subcommands; any other word is an mt operation.
+
+    Every error ends in one line on standard error: click's usage errors too (exit 2).
+    """
+
+    def main(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any
+    ) -> None:
+        """Run vmt; turn usage errors, Ctrl-C and a closed standard output into exit codes."""
+        # The devices log what they notice (a torn tail cut on a write open): one line each.
+        logging.basicConfig(level=logging.WARNING, format="vmt: %(message)s")
+        try:
+            code = super().main(args, prog_name, standalone_mode=False, **extra)
+        except click.ClickException as exc:
+            message = exc.format_message()
+            if "\n" in message:  # "vmt" alone: the help, as click shows it
+                exc.show()
+            else:
+                click.echo(f"vmt: {message}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:  # Ctrl-C outside of a write: nothing is half done
+            sys.exit(EXIT_INTERRUPTED)
+        except (StdoutClosedError, BrokenPipeError):
+            _silence_stdout()
+            sys.exit(EXIT_PIPE)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         """Return a subcommand, else a command for the mt operation the word names."""
@@ -83,6 +130,7 @@ class VmtGroup(click.Group):
 
 
 @click.group(cls=VmtGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="rmtd", prog_name="vmt")
 @click.option(
     "-f",
     "-t",
@@ -135,18 +183,27 @@ def main(
 
 def _operation_command(operation: MtOperation) -> click.Command:
     @click.pass_context
-    def run(ctx: click.Context, count: str | None) -> None:
-        run_mt(ctx, operation, count)
+    def run(ctx: click.Context, count: str | None, as_json: bool = False) -> None:
+        run_mt(ctx, operation, count, as_json)
 
+    params: list[click.Parameter] = [click.Argument(["count"], required=False)]
+    if operation.op is None:  # status and tell
+        params.append(
+            click.Option(["--json", "as_json"], is_flag=True, help="Print JSON instead of text.")
+        )
     return click.Command(
         operation.name,
         callback=run,
-        params=[click.Argument(["count"], required=False)],
+        params=params,
         help=operation.help,
+        # "fsf -1" is a negative count (refused as mt-st refuses it), not an unknown option
+        context_settings={"ignore_unknown_options": True},
     )
 
 
-def run_mt(ctx: click.Context, operation: MtOperation, count: str | None) -> None:
+def run_mt(
+    ctx: click.Context, operation: MtOperation, count: str | None, as_json: bool = False
+) -> None:
     """Run an mt operation on the device named by ``-f`` or ``$TAPE``."""
     target: Target = ctx.obj
     if not target.device:
@@ -161,7 +218,7 @@ def run_mt(ctx: click.Context, operation: MtOperation, count: str | None) -> Non
             opener = DeviceOpener(OpenerConfig(defaults=LOCAL_DEFAULTS))
             device = opener.open(target.device, flags, force_tape=target.force)
             with _closing(device):
-                _perform(device, operation, number)
+                _perform(device, operation, number, as_json)
             return
         tape = RemoteTape.connect(
             remote, flags, rsh_command=target.rsh_command, rmt_command=target.rmt_command
@@ -169,17 +226,34 @@ def run_mt(ctx: click.Context, operation: MtOperation, count: str | None) -> Non
         with tape:
             if operation.op is None and operation.name == "status":
                 tape.connection.adapt_status_request()  # GNU rmt needs "S\n"
-            _perform(tape, operation, number)
+            _perform(tape, operation, number, as_json)
 
 
-def _perform(drive: TapeDevice, operation: MtOperation, count: int) -> None:
-    """Carry out ``operation`` on an open device and print what mt prints."""
+def _perform(drive: TapeDevice, operation: MtOperation, count: int, as_json: bool) -> None:
+    """Carry out ``operation`` on an open device and print what mt prints (or JSON)."""
     if operation.op is not None:
         drive.ioctl(operation.op, count)
     elif operation.name == "tell":
-        click.echo(f"At block {drive.tell()}.")
+        position = drive.tell()
+        if as_json:
+            emit(json.dumps(status_dict(drive.status(), position), indent=2))
+        else:
+            emit(f"At block {position}.")
+    elif as_json:
+        status = drive.status()
+        emit(json.dumps(status_dict(status, _position(drive, status)), indent=2))
     else:
-        click.echo(format_status(drive.status()), nl=False)
+        emit(format_status(drive.status()), nl=False)
+
+
+def _position(drive: TapeDevice, status: DriveStatus) -> int | None:
+    """The logical object number for ``status --json``; ``None`` when the drive cannot say."""
+    if not status.gstat & GeneralStatus.ONLINE:
+        return None  # no medium: st's MTIOCPOS fails
+    try:
+        return drive.tell()
+    except OSError:
+        return None  # a server without MTIOCPOS (GNU rmt answers I-1 ... with an error)
 
 
 @contextmanager
@@ -190,6 +264,14 @@ def errors_exit(name: str) -> Iterator[None]:
     except OSError as exc:
         click.echo(f"vmt: {_message(exc, name)}", err=True)
         sys.exit(EXIT_ERROR)
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so that Python's flush at exit cannot fail again."""
+    with suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def _message(exc: OSError, name: str) -> str:
@@ -225,12 +307,25 @@ def image_kind(image: str) -> DeviceKind:
         return DeviceKind.SIMH
     kind = kind_by_name(image)
     if not kind.is_tape_image:
+        held = "" if not os.path.lexists(image) else f" holding {describe_content(image)}"
         raise OSError(
             errno.EMEDIUMTYPE,
-            f"{image}: not a tape image (those are named *.tap): it is {kind.value} holding "
-            f"{describe_content(image)}; 'vmt --force' treats it as a tape image",
+            f"{image}: not a tape image (those are named *.tap): {kind.value}{held} by its "
+            "name; 'vmt --force' treats it as a tape image",
         )
     return kind
+
+
+@contextmanager
+def quiet_devices() -> Iterator[None]:
+    """Hold back the devices' warnings, for a command that reports the same problem itself."""
+    logger = logging.getLogger("devices")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 @contextmanager

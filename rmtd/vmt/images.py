@@ -1,4 +1,8 @@
-"""``vmt`` image tools: ``new``, ``ls``, ``write`` and ``read`` for tape images."""
+"""``vmt`` image tools: ``new``, ``ls``, ``read`` and ``protect`` for tape images.
+
+IMAGE arguments are plain paths: a directory or a missing file is an operation error (one line,
+exit 1) found when the image is opened, not a usage error.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +10,27 @@ import errno
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Any
+from typing import Any
 
 import click
 
 from devices.density import parse_density
-from devices.drive import VirtualTapeDrive
-from devices.interface import MAX_RECORD, MtOp, OpenOptions
+from devices.interface import OpenOptions
 from devices.state import VolumeInfo
 from devices.tapemap import TapeFileSummary, summarize
 from devices.vtape import create_tape_image
-from rmtd.vmt.app import errors_exit, main, open_image
-
-DEFAULT_BLOCK = 10240
-"""Record size for ``vmt write``: tar's default (20 blocks of 512 bytes)."""
+from rmtd.vmt.app import (
+    EXIT_ERROR,
+    StdoutClosedError,
+    emit,
+    errors_exit,
+    image_kind,
+    main,
+    open_image,
+    quiet_devices,
+)
 
 
 def _parse_size(text: str) -> int:
@@ -39,7 +48,7 @@ def _parse_size(text: str) -> int:
 
 
 @main.command("new")
-@click.argument("image", type=click.Path(dir_okay=False))
+@click.argument("image", type=click.Path())
 @click.option("--capacity", metavar="SIZE", help="Physical end of the medium (e.g. 100M).")
 @click.option(
     "--early-warning",
@@ -52,7 +61,11 @@ def _parse_size(text: str) -> int:
     default="0",
     help="Density: 800, 1600, 6250 bpi, a code such as 0x42, or a name (LTO-2).",
 )
-@click.option("--force", is_flag=True, help="Replace an existing image.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an existing image (never a write-protected one, nor a file that is no image).",
+)
 def new_command(
     image: str, capacity: str | None, early_warning: str | None, density: str, force: bool
 ) -> None:
@@ -65,30 +78,42 @@ def new_command(
         volume = VolumeInfo(
             density=parse_density(density), capacity=size, early_warning=margin if size else 0
         )
-        create_tape_image(image, volume, exist_ok=force)
+        create_tape_image(image, volume, exist_ok=force, kind=image_kind(image))
 
 
 @main.command("ls")
-@click.argument("image", type=click.Path(dir_okay=False))
+@click.argument("image", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def ls_command(image: str, as_json: bool) -> None:
-    """List the tape files of an image: records, smallest and largest record, bytes."""
-    with errors_exit(image), open_image(image, OpenOptions(nonblock=True)) as drive:
-        files = summarize(drive.image.index)
+    """List the tape files of an image: records, record sizes, bytes, first object number.
+
+    Exits with 1 after listing what is readable when the image is damaged.
+    """
+    with (
+        errors_exit(image),
+        quiet_devices(),  # the damage line below says it all
+        open_image(image, OpenOptions(nonblock=True)) as drive,
+    ):
+        files = summarize(drive.image.index, drive.volume.incomplete)
         problem = drive.image.damage
+        offset = drive.image.index.end if problem else None  # where readable data stops
     if as_json:
         doc: dict[str, Any] = {
             "image": image,
             "files": [f.as_dict() for f in files],
             "problem": problem,
+            "offset": offset,
         }
-        click.echo(json.dumps(doc, indent=2))
-        return
-    for summary in files:
-        click.echo(summary.line())
-    click.echo(_total_line(files))
+        emit(json.dumps(doc, indent=2))
+    else:
+        for summary in files:
+            emit(summary.line())
+        emit(_total_line(files))
     if problem:
-        click.echo(f"Unreadable after the last object: {problem}")
+        click.echo(
+            f"vmt: {image}: damaged at offset {offset}: {problem} (see vmt verify)", err=True
+        )
+        sys.exit(EXIT_ERROR)
 
 
 def _total_line(files: list[TapeFileSummary]) -> str:
@@ -97,56 +122,8 @@ def _total_line(files: list[TapeFileSummary]) -> str:
     return f"End of data: {len(files)} files, {records} records, {data} bytes."
 
 
-@main.command("write")
-@click.argument("image", type=click.Path(dir_okay=False))
-@click.argument("files", nargs=-1, required=True, type=click.File("rb"))
-@click.option(
-    "-b",
-    "--block-size",
-    type=click.IntRange(1, MAX_RECORD),
-    default=DEFAULT_BLOCK,
-    show_default=True,
-    help="Record size; a file's last record may be shorter.",
-)
-def write_command(image: str, files: tuple[IO[bytes], ...], block_size: int) -> None:
-    """Append each FILE to the image as one tape file (records, then a filemark)."""
-    with errors_exit(image), open_image(image, OpenOptions(write=True, create=True)) as drive:
-        saved_block_size = drive.drive.block_size
-        drive.ioctl(MtOp.MTSETBLK, 0)
-        try:
-            drive.ioctl(MtOp.MTEOM, 1)
-            index = drive.image.index
-            if len(index) and not index.is_filemark(len(index) - 1):
-                drive.ioctl(MtOp.MTWEOF, 1)  # close the last file, so ours is a file of its own
-            for source in files:
-                _copy_to_tape(source, drive, block_size)
-                drive.ioctl(MtOp.MTWEOF, 1)
-        finally:
-            drive.drive.block_size = saved_block_size
-
-
-def _copy_to_tape(source: IO[bytes], drive: VirtualTapeDrive, block_size: int) -> None:
-    while True:
-        buffer = drive.write_buffer(block_size)
-        got = _read_full(source.readinto, buffer)  # type: ignore[attr-defined]
-        if got:
-            drive.commit_write(got)
-        if got < block_size:
-            return
-
-
-def _read_full(readinto: Callable[[memoryview], int | None], buffer: memoryview) -> int:
-    total = 0
-    while total < len(buffer):
-        got = readinto(buffer[total:])
-        if not got:
-            break
-        total += got
-    return total
-
-
 @main.command("read")
-@click.argument("image", type=click.Path(dir_okay=False))
+@click.argument("image", type=click.Path())
 @click.option(
     "--file",
     "file_number",
@@ -172,7 +149,7 @@ def read_command(image: str, file_number: int, output: str) -> None:
         chosen = files[file_number]
         index = drive.image.index
         buffer = memoryview(bytearray(chosen.largest))
-        with errors_exit(output), _output(output) as out:
+        with errors_exit(output), _output(output) as out, _stdout_closed(out):
             for i in range(chosen.first, chosen.end):
                 if index.is_bad(i):
                     raise OSError(errno.EIO, f"{image}: bad data in record {i}")
@@ -193,13 +170,24 @@ def _output(name: str) -> Iterator[int]:
         os.close(fd)
 
 
+@contextmanager
+def _stdout_closed(fd: int) -> Iterator[None]:
+    """EPIPE on standard output ends vmt silently, as SIGPIPE ends GNU cat (see ``app``)."""
+    try:
+        yield
+    except BrokenPipeError:
+        if fd == sys.stdout.fileno():
+            raise StdoutClosedError from None
+        raise
+
+
 def _write_all(fd: int, data: memoryview) -> None:
     while data:
         data = data[os.write(fd, data) :]
 
 
 @main.command("protect")
-@click.argument("image", type=click.Path(dir_okay=False))
+@click.argument("image", type=click.Path())
 @click.option("--off", is_flag=True, help="Clear the write protection instead.")
 def protect_command(image: str, off: bool) -> None:
     """Set the volume's write-protect tab (opens for writing then get EROFS), or clear it."""

@@ -101,9 +101,9 @@ def test_weof_and_erase_change_the_image(tape: Path) -> None:
     assert vmt("-f", dev, "weof", "2").exit_code == 0
     listing = vmt("ls", dev).output.splitlines()
     assert listing[:3] == [
-        "File 0: records=1, bytes=12, record size min=12, max=12",
-        "File 1: records=0, bytes=0, record size min=0, max=0",
-        "File 2: records=0, bytes=0, record size min=0, max=0",
+        "File 0: records=1, bytes=12, record size min=12, max=12, first object=0",
+        "File 1: records=0, bytes=0, record size min=0, max=0, first object=2",
+        "File 2: records=0, bytes=0, record size min=0, max=0, first object=3",
     ]
     vmt("-f", dev, "rewind")
     assert vmt("-f", dev, "erase").exit_code == 0
