@@ -176,20 +176,24 @@ class VirtualTapeDrive(Positioner):
         return got
 
     def _read_at_end(self) -> int:
-        """Read at the end of data: 0 once where st's block counter is 0, then EIO.
+        """Read at the end of data: 0 once right after a filemark, then EIO; EIO elsewhere.
 
-        st converts the blank check met at block 0 (right after a filemark, or at BOT of a
-        blank tape) into a zero-byte read and makes the block number unknown; any further read
-        fails with EIO.
+        ``read_tape`` in Linux ``drivers/scsi/st.c`` turns a BLANK CHECK into a zero-byte read
+        only when ``STps->eof == ST_FM`` (the tape was just moved past a filemark: a read or
+        MTFSF crossed one, or a close wrote one); it sets ST_EOD_2 and makes the block number
+        unknown, and every later read fails with EIO. Anywhere else, including BOT of a blank
+        tape, the blank check is "some other extended sense code": EIO at once. Block 0 of a
+        file other than file 0 is where st's ST_FM holds (file 0, block 0 is BOT).
         """
-        at_block_zero = self.drive.blkno == 0
+        after_mark = self.drive.blkno == 0 and self.drive.fileno != 0
         self.drive.blkno = UNKNOWN
         self.at_eod = True
         if self.image.problem:
             raise tape_error(errno.EIO, f"{self.name}: {self.image.problem}")
-        if at_block_zero:
+        if after_mark:
             return 0
-        raise tape_error(errno.EIO, f"{self.name}: end of data")
+        where = "blank tape" if len(self.image) == 0 else "end of data"
+        raise tape_error(errno.EIO, f"{self.name}: {where}")
 
     # -- writing ---------------------------------------------------------------------------
 

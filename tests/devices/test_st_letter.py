@@ -1,0 +1,76 @@
+"""Linux ``st`` to the letter: blank-tape reads, ``lseek``, huge filemark counts, setmarks."""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable
+from pathlib import Path
+
+from devices.drive import VirtualTapeDrive
+from devices.interface import GeneralStatus, MtOp, OpenOptions
+from devices.state import VolumeInfo
+from devices.vtape import create_tape_image, open_tape_image
+
+G = GeneralStatus
+
+
+def new_tape(tmp_path: Path, volume: VolumeInfo | None = None) -> str:
+    path = str(tmp_path / "t.tap")
+    create_tape_image(path, volume or VolumeInfo())
+    return path
+
+
+def errno_of(call: Callable[[], object]) -> int | None:
+    try:
+        call()
+    except OSError as exc:
+        return exc.errno
+    return None
+
+
+def read(drive: VirtualTapeDrive, count: int = 256) -> bytes:
+    buf = bytearray(count)
+    return bytes(buf[: drive.readinto(memoryview(buf))])
+
+
+# -- reading a blank tape ------------------------------------------------------------------
+
+
+def test_a_blank_tape_at_bot_fails_the_first_read_with_eio(tmp_path: Path) -> None:
+    drive = open_tape_image(new_tape(tmp_path), OpenOptions(write=True))
+    assert (drive.status().fileno, drive.status().blkno) == (0, 0)
+    failed = errno_of(lambda: read(drive))
+    assert failed == errno.EIO
+    status = drive.status()
+    assert (status.fileno, status.blkno) == (0, -1)
+    assert status.gstat & G.EOD
+    assert errno_of(lambda: read(drive)) == errno.EIO
+    # Still at BOT for a writer: xfsdump rewinds after the failed read and writes its header.
+    drive.ioctl(MtOp.MTREW, 1)
+    assert drive.status().gstat & G.BOT
+    drive.write(b"header")
+    drive.ioctl(MtOp.MTREW, 1)
+    assert read(drive) == b"header"
+    drive.close()
+
+
+def test_after_a_filemark_at_the_end_a_read_returns_0_once(tmp_path: Path) -> None:
+    path = new_tape(tmp_path)
+    drive = open_tape_image(path, OpenOptions(write=True))
+    drive.write(b"data")
+    drive.close()  # writes the filemark; the position stays after it
+    drive = open_tape_image(path, OpenOptions())
+    assert (drive.status().fileno, drive.status().blkno) == (1, 0)
+    assert read(drive) == b""
+    assert errno_of(lambda: read(drive)) == errno.EIO
+    drive.ioctl(MtOp.MTREW, 1)
+    assert [read(drive), read(drive), read(drive)] == [b"data", b"", b""]
+    assert errno_of(lambda: read(drive)) == errno.EIO
+    drive.close()
+
+
+def test_the_end_of_data_not_after_a_filemark_fails_at_once(tmp_path: Path) -> None:
+    drive = open_tape_image(new_tape(tmp_path), OpenOptions(write=True))
+    drive.write(b"data")  # no filemark yet: the end of data follows a record
+    assert errno_of(lambda: read(drive)) == errno.EIO
+    drive.close()
