@@ -54,6 +54,8 @@ _KEEP_WRITING = frozenset(
         MtOp.MTTELL,
     }
 )
+_SEEK_MAX = 4
+"""The largest whence ``lseek(2)`` accepts (SEEK_HOLE); the kernel refuses others with EINVAL."""
 _MARK_BEFORE = frozenset({MtOp.MTREW, MtOp.MTOFFL, MtOp.MTSEEK, MtOp.MTBSF, MtOp.MTBSFM})
 
 
@@ -429,8 +431,19 @@ class VirtualTapeDrive(Positioner):
         return self.drive.position
 
     def seek(self, offset: int, whence: int) -> int:
-        """Tapes cannot ``lseek``: ESPIPE (clients then use tape operations)."""
-        raise tape_error(errno.ESPIPE, f"{self.name}: a tape cannot seek by bytes")
+        """``lseek`` as on Linux ``st``: success, no movement, and the answer is always 0.
+
+        ``st_open`` in ``drivers/scsi/st.c`` deliberately permits lseek ("some versions of tar
+        incorrectly call lseek on tapes and bail out if that fails"), and ``st_fops`` uses
+        ``noop_llseek``, which returns ``file->f_pos`` untouched; st's read and write never
+        advance ``f_pos``, so that is 0 whatever the offset. GNU tar's ``verify_volume``
+        relies on it after MTBSF fails at BOT. Only the whence is checked, as ``lseek(2)``
+        does before any driver sees the call (SEEK_SET..SEEK_HOLE).
+        """
+        self._require_medium()
+        if not 0 <= whence <= _SEEK_MAX:
+            raise tape_error(errno.EINVAL, f"{self.name}: invalid lseek whence {whence}")
+        return 0
 
     def close(self) -> None:
         """Finish the file if the last operation was a write, rewind/unload as opened, save."""

@@ -159,7 +159,7 @@ class TapeDevice(Protocol):
         ...
 
     def seek(self, offset: int, whence: int) -> int:
-        """Reposition like ``lseek(2)``; tapes refuse with ESPIPE."""
+        """Reposition like ``lseek(2)``; a tape, like Linux ``st``, answers 0 and stays put."""
         ...
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from devices.drive import VirtualTapeDrive
 from devices.interface import GeneralStatus, MtOp, OpenOptions
 from devices.state import VolumeInfo
+from devices.stream import StreamingTape
 from devices.vtape import create_tape_image, open_tape_image
 
 G = GeneralStatus
@@ -74,3 +75,36 @@ def test_the_end_of_data_not_after_a_filemark_fails_at_once(tmp_path: Path) -> N
     drive.write(b"data")  # no filemark yet: the end of data follows a record
     assert errno_of(lambda: read(drive)) == errno.EIO
     drive.close()
+
+
+# -- lseek -------------------------------------------------------------------------------------
+
+
+def test_lseek_answers_0_and_moves_nothing(tmp_path: Path) -> None:
+    path = new_tape(tmp_path)
+    drive = open_tape_image(path, OpenOptions(write=True))
+    drive.write(b"one")
+    drive.write(b"two")
+    before = (drive.tell(), drive.status())
+    for offset, whence in [(0, 0), (4096, 0), (-10, 1), (0, 2), (7, 3), (7, 4)]:
+        assert drive.seek(offset, whence) == 0
+    assert (drive.tell(), drive.status()) == before
+    assert errno_of(lambda: drive.seek(0, 10)) == errno.EINVAL  # lseek(2) checks the whence
+    drive.close()  # still "after a write": the closing filemark is written
+    drive = open_tape_image(path, OpenOptions())
+    drive.ioctl(MtOp.MTREW, 1)
+    assert [read(drive), read(drive), read(drive)] == [b"one", b"two", b""]
+    drive.close()
+
+
+def test_lseek_on_a_streaming_tape_keeps_the_record_tail(tmp_path: Path) -> None:
+    path = new_tape(tmp_path)
+    drive = open_tape_image(path, OpenOptions(write=True))
+    drive.write(b"HELLO")
+    drive.ioctl(MtOp.MTREW, 1)
+    tape = StreamingTape(drive)
+    buffer = memoryview(bytearray(2))
+    assert tape.readinto(buffer) == 2 and bytes(buffer) == b"HE"
+    assert tape.seek(0, 0) == 0
+    assert tape.readinto(buffer) == 2 and bytes(buffer) == b"LL"
+    tape.close()
