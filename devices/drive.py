@@ -54,8 +54,8 @@ _KEEP_WRITING = frozenset(
         MtOp.MTTELL,
     }
 )
-_SEEK_MAX = 4
-"""The largest whence ``lseek(2)`` accepts (SEEK_HOLE); the kernel refuses others with EINVAL."""
+_MARK_BATCH = 4096  # filemarks per write call when MTWEOF has a large count
+_SEEK_MAX = 4  # SEEK_HOLE: lseek(2) refuses a larger whence with EINVAL before any driver
 _MARK_BEFORE = frozenset({MtOp.MTREW, MtOp.MTOFFL, MtOp.MTSEEK, MtOp.MTBSF, MtOp.MTBSFM})
 
 
@@ -102,6 +102,7 @@ class VirtualTapeDrive(Positioner):
             MtOp.MTBSR: self.back_records,
             MtOp.MTWEOF: self.write_filemarks,
             MtOp.MTWEOFI: self.write_filemarks,
+            MtOp.MTWSM: self._write_setmarks,
             MtOp.MTREW: self._rewind_op,
             MtOp.MTOFFL: self._unload,
             MtOp.MTUNLOAD: self._unload,
@@ -180,12 +181,10 @@ class VirtualTapeDrive(Positioner):
     def _read_at_end(self) -> int:
         """Read at the end of data: 0 once right after a filemark, then EIO; EIO elsewhere.
 
-        ``read_tape`` in Linux ``drivers/scsi/st.c`` turns a BLANK CHECK into a zero-byte read
-        only when ``STps->eof == ST_FM`` (the tape was just moved past a filemark: a read or
-        MTFSF crossed one, or a close wrote one); it sets ST_EOD_2 and makes the block number
-        unknown, and every later read fails with EIO. Anywhere else, including BOT of a blank
-        tape, the blank check is "some other extended sense code": EIO at once. Block 0 of a
-        file other than file 0 is where st's ST_FM holds (file 0, block 0 is BOT).
+        ``read_tape`` (``drivers/scsi/st.c``) turns a BLANK CHECK into a zero-byte read only
+        when ``STps->eof == ST_FM``, just past a filemark (block 0 of a file other than file
+        0); the block number becomes unknown and later reads fail. Anywhere else, BOT of a
+        blank tape included, the blank check is EIO at once.
         """
         after_mark = self.drive.blkno == 0 and self.drive.fileno != 0
         self.drive.blkno = UNKNOWN
@@ -283,21 +282,48 @@ class VirtualTapeDrive(Positioner):
         return max(0, self.volume.capacity - self.volume.early_warning)
 
     def write_filemarks(self, count: int) -> int:
-        """MTWEOF: write ``count`` filemarks at the position (0 only flushes)."""
+        """MTWEOF: write ``count`` filemarks at the position (0 only flushes), in batches.
+
+        A count above ``options.max_filemarks`` fails with ENOSPC, writing nothing; past the
+        capacity, ENOSPC after the marks that fit. Counters as ``st_int_ioctl``'s MTWEOF.
+        """
         self._require_writable_op("write filemarks")
         if count < 0:
             raise tape_error(errno.EINVAL, f"{self.name}: negative filemark count {count}")
+        limit = self.options.max_filemarks
+        if count > limit:
+            raise tape_error(
+                errno.ENOSPC,
+                f"{self.name}: {count} filemarks exceed the limit of {limit} per operation",
+            )
         if count == 0:
             return 0
         self.image.cut(self.drive.position)
-        for _ in range(count):
-            cap = self.volume.capacity
-            if cap and self.image.end_offset + self.image.filemark_size() > cap:
-                raise tape_error(errno.ENOSPC, f"{self.name}: physical end of medium")
-            self.image.append_filemark()
+        fit = self._filemarks_that_fit(count)
+        for start in range(0, fit, _MARK_BATCH):
+            self.image.append_filemarks(min(_MARK_BATCH, fit - start))
+        if fit:
             self.drive.position = len(self.image)
-            self._count_mark_forward()
+            if self.drive.fileno >= 0:
+                self.drive.fileno += fit
+            self.drive.blkno = 0
+        if fit < count:
+            raise tape_error(errno.ENOSPC, f"{self.name}: physical end of medium")
         return count
+
+    def _filemarks_that_fit(self, count: int) -> int:
+        if not self.volume.capacity:
+            return count
+        room = max(0, self.volume.capacity - self.image.end_offset)
+        return min(count, room // self.image.filemark_size())
+
+    def _write_setmarks(self, _count: int) -> int:
+        """MTWSM: EIO, as st reports a drive without setmarks (SIMH images have none).
+
+        ``st_int_ioctl``: EACCES if write-protected, else WRITE FILEMARKS with WSmk, refused.
+        """
+        self._require_writable_op("write setmarks")
+        raise tape_error(errno.EIO, f"{self.name}: setmarks are not supported")
 
     def _require_writable_op(self, what: str) -> None:
         self._require_medium()
@@ -431,14 +457,10 @@ class VirtualTapeDrive(Positioner):
         return self.drive.position
 
     def seek(self, offset: int, whence: int) -> int:
-        """``lseek`` as on Linux ``st``: success, no movement, and the answer is always 0.
+        """``lseek`` as Linux ``st`` answers it: 0, and nothing moves (tar -W relies on it).
 
-        ``st_open`` in ``drivers/scsi/st.c`` deliberately permits lseek ("some versions of tar
-        incorrectly call lseek on tapes and bail out if that fails"), and ``st_fops`` uses
-        ``noop_llseek``, which returns ``file->f_pos`` untouched; st's read and write never
-        advance ``f_pos``, so that is 0 whatever the offset. GNU tar's ``verify_volume``
-        relies on it after MTBSF fails at BOT. Only the whence is checked, as ``lseek(2)``
-        does before any driver sees the call (SEEK_SET..SEEK_HOLE).
+        ``st_open`` (``drivers/scsi/st.c``) permits lseek for tar's sake; ``st_fops`` has
+        ``noop_llseek``, which returns ``f_pos``, and st never advances ``f_pos``.
         """
         self._require_medium()
         if not 0 <= whence <= _SEEK_MAX:

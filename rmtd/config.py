@@ -5,6 +5,7 @@ the ``vmt`` drive commands read the same file::
 
     root = "/srv/tapes"            # device names resolve inside it (--root wins)
     max_record = 16777215          # largest R/W count accepted (--max-record wins)
+    max_filemarks = 100000         # most filemarks one MTWEOF writes (--max-filemarks wins)
     lseek_order = "auto"           # or "offset-first", "whence-first" (--lseek-order wins)
     assist_timeout = 600           # seconds an /ASSIST open waits for an operator
     state_dir = "/srv/tapes/.rmtd" # runtime drive state and operator requests
@@ -34,6 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
+from devices.interface import DEFAULT_MAX_FILEMARKS, MAX_FILEMARKS_LIMIT
 from rmtd.devspec import Qualifiers, parse_qualifiers
 from rmtd.protocol import LseekOrder
 
@@ -45,7 +47,15 @@ DEFAULT_MAX_RECORD = 0xFFFFFF
 DRIVE_NAME = re.compile(r"[A-Za-z_$][A-Za-z0-9_$-]*:?\Z")
 """A drive name: a letter, ``_`` or ``$`` first (so it never reads as an mt count)."""
 
-_TOP_KEYS = ("root", "max_record", "lseek_order", "assist_timeout", "state_dir", "drives")
+_TOP_KEYS = (
+    "root",
+    "max_record",
+    "max_filemarks",
+    "lseek_order",
+    "assist_timeout",
+    "state_dir",
+    "drives",
+)
 _DRIVE_KEYS = ("image", "device", "qualifiers")
 
 
@@ -80,6 +90,7 @@ class ServerConfig:
     Attributes:
         root: every device name resolves inside this directory; ``None``: as GNU rmt.
         max_record: the largest ``R``/``W`` count accepted.
+        max_filemarks: the most filemarks one MTWEOF may write (a larger count: ENOSPC).
         lseek_order: how to read ``L``'s two arguments.
         assist_timeout: seconds an ``/ASSIST`` open waits for an operator to load a volume.
         state_dir: where runtime drive state and operator requests live; ``None``: the
@@ -90,6 +101,7 @@ class ServerConfig:
 
     root: str | None = None
     max_record: int = DEFAULT_MAX_RECORD
+    max_filemarks: int = DEFAULT_MAX_FILEMARKS
     lseek_order: LseekOrder = "auto"
     assist_timeout: float = 600.0
     state_dir: str | None = None
@@ -199,6 +211,9 @@ class _Checker:
         return ServerConfig(
             root=root,
             max_record=max_record,
+            max_filemarks=self.integer(
+                data, "max_filemarks", DEFAULT_MAX_FILEMARKS, MAX_FILEMARKS_LIMIT
+            ),
             lseek_order=order,
             assist_timeout=self.seconds(data, "assist_timeout", 600.0),
             state_dir=self.directory(data, "state_dir", must_exist=False),

@@ -35,7 +35,14 @@ from typing import TYPE_CHECKING, Any
 from devices.cdrom import CdRom
 from devices.drive import VirtualTapeDrive
 from devices.errors import tape_error
-from devices.interface import BytesLike, DriveStatus, MtOp, OpenOptions, TapeDevice
+from devices.interface import (
+    DEFAULT_MAX_FILEMARKS,
+    BytesLike,
+    DriveStatus,
+    MtOp,
+    OpenOptions,
+    TapeDevice,
+)
 from devices.plainfile import PlainFile
 from devices.stream import StreamingTape
 from devices.vtape import RESERVED_SUFFIXES, SIDE_FILES, open_tape_image
@@ -60,6 +67,7 @@ class OpenerConfig:
             them (relative to the working directory).
         read_only: refuse every open for writing (EROFS).
         max_record: the largest record accepted, for ``/BLOCKSIZE``.
+        max_filemarks: the most filemarks one MTWEOF may write on a tape.
         state_dir: the server's own state (drives, operator requests): no client name may
             lead inside it.
     """
@@ -67,6 +75,7 @@ class OpenerConfig:
     root: str | None = None
     read_only: bool = False
     max_record: int = 0xFFFFFF
+    max_filemarks: int = DEFAULT_MAX_FILEMARKS
     state_dir: str | None = None
 
 
@@ -163,7 +172,7 @@ class DeviceOpener:
         if REAL_DRIVE.match(spec.name):
             raise tape_error(errno.ENXIO, f"{spec.name}: real tape drives are not served yet")
         if lower.endswith(TAPE_SUFFIXES):
-            options = _tape_options(flags, writing, spec.qualifiers, named=False)
+            options = _tape_options(flags, writing, spec.qualifiers, False, self.config)
             tape = self._open_tape(path, options, spec.qualifiers, spec.name, by_path=True)
             return _streaming(tape, spec.qualifiers)
         return PlainFile(path, flags, spec.name)
@@ -270,7 +279,8 @@ class DeviceOpener:
             return NamedDriveDevice(cd, None, lambda: store.release(drive, image, False), q)
         if lower.endswith(RESERVED_SUFFIXES):
             raise tape_error(errno.EMEDIUMTYPE, f"{image}: this kind of image is not served yet")
-        tape = self._open_tape(path, _tape_options(flags, writing, q, named=True), q, image)
+        options = _tape_options(flags, writing, q, True, self.config)
+        tape = self._open_tape(path, options, q, image)
 
         def release() -> None:
             store.release(drive, image, reshelve=not tape.loaded)
@@ -292,7 +302,9 @@ def _ask_operator(store: DriveStore, drive: DriveConfig, comment: str | None) ->
     return request
 
 
-def _tape_options(flags: int, writing: bool, q: Qualifiers, named: bool) -> OpenOptions:
+def _tape_options(
+    flags: int, writing: bool, q: Qualifiers, named: bool, config: OpenerConfig
+) -> OpenOptions:
     """How to open a tape image for these qualifiers.
 
     A named drive's /UNLOAD is carried out by :class:`NamedDriveDevice`: the volume is
@@ -305,6 +317,7 @@ def _tape_options(flags: int, writing: bool, q: Qualifiers, named: bool) -> Open
         rewind_on_close=q.rewind or (named and q.unload),
         unload_on_close=False,  # an image named by path is simply closed
         write_protect=not q.write,
+        max_filemarks=config.max_filemarks,
     )
 
 

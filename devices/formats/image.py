@@ -130,6 +130,16 @@ class TapeImage:
         self.index.end = offset + len(mark)
         self._dirty = True
 
+    def append_filemarks(self, count: int) -> None:
+        """Append ``count`` filemarks with a single write (MTWEOF with a count)."""
+        mark = self.format.filemark()
+        offset = self.index.end
+        self.storage.write_at(offset, mark * count)
+        for n in range(count):
+            self.index.add_filemark(offset + n * len(mark))
+        self.index.end = offset + count * len(mark)
+        self._dirty = True
+
     def check_writable_length(self, length: int, name: str | None = None) -> None:
         """Refuse a record length the format cannot hold (EINVAL), naming the image ``name``."""
         if not 0 < length <= self.format.max_record:
