@@ -15,10 +15,10 @@ import sys
 import click
 
 from devices.interface import DEFAULT_MAX_FILEMARKS, MAX_FILEMARKS_LIMIT
-from rmtd.config import DEFAULT_MAX_RECORD, MAX_RECORD_LIMIT, ConfigError, read_config
+from rmtd.config import ConfigError, read_config
 from rmtd.drives import DriveStore
 from rmtd.opener import DeviceOpener, OpenerConfig
-from rmtd.protocol import CommandParser
+from rmtd.protocol import DEFAULT_MAX_RECORD, MAX_RECORD_LIMIT, CommandParser
 from rmtd.session import Session, SessionConfig
 from rmtd.transports.stdio import serve
 

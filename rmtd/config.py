@@ -4,7 +4,7 @@
 the ``vmt`` drive commands read the same file::
 
     root = "/srv/tapes"            # device names resolve inside it (--root wins)
-    max_record = 16777215          # largest R/W count accepted (--max-record wins)
+    max_record = 67108864          # largest R/W count accepted (--max-record wins)
     max_filemarks = 100000         # most filemarks one MTWEOF writes (--max-filemarks wins)
     lseek_order = "auto"           # or "offset-first", "whence-first" (--lseek-order wins)
     assist_timeout = 600           # seconds an /ASSIST open waits for an operator
@@ -37,13 +37,11 @@ from typing import Any, get_args
 
 from devices.interface import DEFAULT_MAX_FILEMARKS, MAX_FILEMARKS_LIMIT
 from rmtd.devspec import Qualifiers, parse_qualifiers
-from rmtd.protocol import LseekOrder
+from rmtd.protocol import DEFAULT_MAX_RECORD, MAX_RECORD_LIMIT, LseekOrder
 
 DEFAULT_CONFIG = "/etc/rmtd.toml"
 CONFIG_ENV = "RMTD_CONFIG"
 STATE_DIR_NAME = ".rmtd"
-MAX_RECORD_LIMIT = (1 << 31) - 1
-DEFAULT_MAX_RECORD = 0xFFFFFF
 DRIVE_NAME = re.compile(r"[A-Za-z_$][A-Za-z0-9_$-]*:?\Z")
 """A drive name: a letter, ``_`` or ``$`` first (so it never reads as an mt count)."""
 

@@ -133,3 +133,21 @@ def test_tar_verify_rereads_the_archive_from_the_tape(
     mt(run, "rewind")  # the verify pass left the tape inside the archive
     listing = tar(run, "-tf", f"localhost:{SPEC}")
     assert listing.split() == ["a.txt", "big.bin"]
+
+
+def test_tar_b_32768_writes_16_mib_records_to_a_plain_file(
+    run: Run, served: Path, tmp_path: Path
+) -> None:
+    # tar -b 32768 sends W16777216: one byte more than a SIMH record can hold, but a plain
+    # file takes it, as rmt-tar and rmt-dump do (the default max_record is 64 MiB).
+    source = tmp_path / "src"
+    source.mkdir()
+    data = bytes(range(251)) * (17 * 4200)  # a little over 17 MB
+    (source / "big.bin").write_bytes(data)
+    tar(run, "-b", "32768", "-cf", "localhost:big.tar", "-C", str(source), "big.bin")
+    assert (served / "big.tar").stat().st_size == 2 * 16777216  # two whole records
+    assert tar(run, "-b", "32768", "-tf", "localhost:big.tar").split() == ["big.bin"]
+    out = tmp_path / "out"
+    out.mkdir()
+    tar(run, "-b", "32768", "-xf", "localhost:big.tar", "-C", str(out))
+    assert (out / "big.bin").read_bytes() == data

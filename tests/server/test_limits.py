@@ -59,3 +59,19 @@ def test_the_config_limit_reaches_the_drive_and_the_option_wins(tmp_path: Path) 
     config = ["--config", str(tmp_path / "rmtd.toml")]
     assert rmtd(config, WEOF).startswith(b"A0\nE28\n")
     assert rmtd([*config, "--max-filemarks", "3"], WEOF) == b"A0\nA3\nA2\nA0\n"
+
+
+def test_a_tape_image_still_refuses_records_simh_cannot_hold(tmp_path: Path) -> None:
+    big = 1 << 24  # within max_record (64 MiB), one byte over the SIMH 24-bit length
+    requests = b"Ovol.tap\n66 O_RDWR|O_CREAT\nW%d\n" % big + bytes(big) + b"W3\nabcC\n"
+    reply = rmtd(["--root", str(tmp_path)], requests)
+    assert reply.startswith(b"A0\nE22\nvol.tap: record of 16777216 bytes is outside 1..16777215")
+    assert reply.endswith(b"\nA3\nA0\n")  # the refused payload was drained: still in step
+    assert (tmp_path / "vol.tap").stat().st_size == 4 + 4 + 4 + 4  # "abc", padded, and a mark
+
+
+def test_the_default_record_limit_is_64_mib(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"")
+    limit = 64 << 20
+    reply = rmtd(["--root", str(tmp_path)], b"Of\n0 O_RDONLY\nR%d\nR%d\nC\n" % (limit, limit + 1))
+    assert reply == b"A0\nA0\nE12\nread count 67108865 exceeds the limit of 67108864 bytes\nA0\n"
