@@ -57,6 +57,8 @@ _KEEP_WRITING = frozenset(
         MtOp.MTTELL,
     }
 )
+_MARK_BATCH = 4096  # filemarks per write call when MTWEOF has a large count
+_SEEK_MAX = 4  # SEEK_HOLE: lseek(2) refuses a larger whence with EINVAL before any driver
 _MARK_BEFORE = frozenset({MtOp.MTREW, MtOp.MTOFFL, MtOp.MTSEEK, MtOp.MTBSF, MtOp.MTBSFM})
 
 
@@ -103,6 +105,7 @@ class VirtualTapeDrive(Positioner):
             MtOp.MTBSR: self.back_records,
             MtOp.MTWEOF: self.write_filemarks,
             MtOp.MTWEOFI: self.write_filemarks,
+            MtOp.MTWSM: self._write_setmarks,
             MtOp.MTREW: self._rewind_op,
             MtOp.MTOFFL: self._unload,
             MtOp.MTUNLOAD: self._unload,
@@ -194,21 +197,23 @@ class VirtualTapeDrive(Positioner):
         return got
 
     def _read_at_end(self) -> int:
-        """Read at the end of data: 0 once where st's block counter is 0, then EIO.
+        """Read at the end of data: 0 once right after a filemark, then EIO; EIO elsewhere.
 
-        st converts the blank check met at block 0 (right after a filemark, or at BOT of a
-        blank tape) into a zero-byte read and makes the block number unknown; any further read
-        fails with EIO.
+        ``read_tape`` (``drivers/scsi/st.c``) turns a BLANK CHECK into a zero-byte read only
+        when ``STps->eof == ST_FM``, just past a filemark (block 0 of a file other than file
+        0); the block number becomes unknown and later reads fail. Anywhere else, BOT of a
+        blank tape included, the blank check is EIO at once.
         """
-        at_block_zero = self.drive.blkno == 0
+        after_mark = self.drive.blkno == 0 and self.drive.fileno != 0
         self.drive.blkno = UNKNOWN
         self.at_eod = True
         if self.image.damage:
             self.at_eod = False  # damage is not the end of data
             raise tape_error(errno.EIO, f"{self.name}: {self.image.damage}")
-        if at_block_zero:
+        if after_mark:
             return 0
-        raise tape_error(errno.EIO, f"{self.name}: end of data")
+        where = "blank tape" if len(self.image) == 0 else "end of data"
+        raise tape_error(errno.EIO, f"{self.name}: {where}")
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -296,21 +301,48 @@ class VirtualTapeDrive(Positioner):
         return max(0, self.volume.capacity - self.volume.early_warning)
 
     def write_filemarks(self, count: int) -> int:
-        """MTWEOF: write ``count`` filemarks at the position (0 only flushes)."""
+        """MTWEOF: write ``count`` filemarks at the position (0 only flushes), in batches.
+
+        A count above ``options.max_filemarks`` fails with ENOSPC, writing nothing; past the
+        capacity, ENOSPC after the marks that fit. Counters as ``st_int_ioctl``'s MTWEOF.
+        """
         self._require_writable_op("write filemarks")
         if count < 0:
             raise tape_error(errno.EINVAL, f"{self.name}: negative filemark count {count}")
+        limit = self.options.max_filemarks
+        if count > limit:
+            raise tape_error(
+                errno.ENOSPC,
+                f"{self.name}: {count} filemarks exceed the limit of {limit} per operation",
+            )
         if count == 0:
             return 0
         self._cut(self.drive.position)
-        for _ in range(count):
-            cap = self.volume.capacity
-            if cap and self.image.end_offset + self.image.filemark_size() > cap:
-                raise tape_error(errno.ENOSPC, f"{self.name}: physical end of medium")
-            self.image.append_filemark()
+        fit = self._filemarks_that_fit(count)
+        for start in range(0, fit, _MARK_BATCH):
+            self.image.append_filemarks(min(_MARK_BATCH, fit - start))
+        if fit:
             self.drive.position = len(self.image)
-            self._count_mark_forward()
+            if self.drive.fileno >= 0:
+                self.drive.fileno += fit
+            self.drive.blkno = 0
+        if fit < count:
+            raise tape_error(errno.ENOSPC, f"{self.name}: physical end of medium")
         return count
+
+    def _filemarks_that_fit(self, count: int) -> int:
+        if not self.volume.capacity:
+            return count
+        room = max(0, self.volume.capacity - self.image.end_offset)
+        return min(count, room // self.image.filemark_size())
+
+    def _write_setmarks(self, _count: int) -> int:
+        """MTWSM: EIO, as st reports a drive without setmarks (SIMH images have none).
+
+        ``st_int_ioctl``: EACCES if write-protected, else WRITE FILEMARKS with WSmk, refused.
+        """
+        self._require_writable_op("write setmarks")
+        raise tape_error(errno.EIO, f"{self.name}: setmarks are not supported")
 
     def _require_writable_op(self, what: str) -> None:
         self._require_medium()
@@ -466,8 +498,15 @@ class VirtualTapeDrive(Positioner):
         return self.drive.position
 
     def seek(self, offset: int, whence: int) -> int:
-        """Tapes cannot ``lseek``: ESPIPE (clients then use tape operations)."""
-        raise tape_error(errno.ESPIPE, f"{self.name}: a tape cannot seek by bytes")
+        """``lseek`` as Linux ``st`` answers it: 0, and nothing moves (tar -W relies on it).
+
+        ``st_open`` (``drivers/scsi/st.c``) permits lseek for tar's sake; ``st_fops`` has
+        ``noop_llseek``, which returns ``f_pos``, and st never advances ``f_pos``.
+        """
+        self._require_medium()
+        if not 0 <= whence <= _SEEK_MAX:
+            raise tape_error(errno.EINVAL, f"{self.name}: invalid lseek whence {whence}")
+        return 0
 
     def close(self) -> None:
         """Finish the file if the last operation was a write, rewind/unload as opened, save."""

@@ -80,6 +80,17 @@ MAX_RECORD = 0x00FFFFFF
 UNKNOWN = -1
 """File or block number that the drive does not know, as ``st`` reports it."""
 
+DEFAULT_MAX_FILEMARKS = 100_000
+"""Most filemarks one MTWEOF may write (``OpenOptions.max_filemarks``).
+
+Clients write one or two at a time (tar, dump, mt weof N with a small N); 100 000 marks are
+400 KB of a SIMH image and about 2 MB of index, written in well under a second.
+"""
+
+MAX_FILEMARKS_LIMIT = 0xFFFFFF
+"""Largest ``max_filemarks``: Linux st passes the count in the 24-bit field of one SCSI WRITE
+FILEMARKS command (``st_int_ioctl``, MTWEOF), so no st drive writes more at once."""
+
 
 @dataclass(frozen=True, slots=True)
 class DriveStatus:
@@ -144,6 +155,8 @@ class OpenOptions:
         rewind_on_close: rewind when closed, like ``/dev/st0`` (``/dev/nst0`` does not).
         unload_on_close: rewind and unload when closed.
         write_protect: refuse writes for this open even if the medium allows them.
+        max_filemarks: most filemarks one MTWEOF may write; a larger count fails with ENOSPC
+            and writes nothing.
     """
 
     write: bool = False
@@ -152,6 +165,7 @@ class OpenOptions:
     rewind_on_close: bool = False
     unload_on_close: bool = False
     write_protect: bool = False
+    max_filemarks: int = DEFAULT_MAX_FILEMARKS
 
 
 class TapeDevice(Protocol):
@@ -196,7 +210,7 @@ class TapeDevice(Protocol):
         ...
 
     def seek(self, offset: int, whence: int) -> int:
-        """Reposition like ``lseek(2)``; tapes refuse with ESPIPE."""
+        """Reposition like ``lseek(2)``; a tape, like Linux ``st``, answers 0 and stays put."""
         ...
 
     def close(self) -> None:

@@ -95,7 +95,7 @@ class StreamingTape:
         return self.drive.tell()
 
     def seek(self, offset: int, whence: int) -> int:
-        """Tapes cannot ``lseek`` (ESPIPE)."""
+        """``lseek`` as the drive answers it: 0, nothing moves, so a kept record tail stays."""
         return self.drive.seek(offset, whence)
 
     def close(self) -> None:

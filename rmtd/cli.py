@@ -14,10 +14,11 @@ import sys
 
 import click
 
-from rmtd.config import DEFAULT_MAX_RECORD, MAX_RECORD_LIMIT, ConfigError, read_config
+from devices.interface import DEFAULT_MAX_FILEMARKS, MAX_FILEMARKS_LIMIT
+from rmtd.config import ConfigError, read_config
 from rmtd.drives import DriveStore
 from rmtd.opener import DeviceOpener, OpenerConfig
-from rmtd.protocol import CommandParser
+from rmtd.protocol import DEFAULT_MAX_RECORD, MAX_RECORD_LIMIT, CommandParser
 from rmtd.session import Session, SessionConfig
 from rmtd.transports.stdio import serve
 
@@ -44,6 +45,11 @@ EXIT_CONFIG = 2
     help=f"Largest R/W count accepted.  [default: {DEFAULT_MAX_RECORD}]",
 )
 @click.option(
+    "--max-filemarks",
+    type=click.IntRange(1, MAX_FILEMARKS_LIMIT),
+    help=f"Most filemarks one MTWEOF may write.  [default: {DEFAULT_MAX_FILEMARKS}]",
+)
+@click.option(
     "--lseek-order",
     type=click.Choice(["auto", "offset-first", "whence-first"]),
     help="How to read L's two arguments.  [default: auto]",
@@ -66,6 +72,7 @@ def main(
     root: str | None,
     read_only: bool,
     max_record: int | None,
+    max_filemarks: int | None,
     lseek_order: str | None,
     log_file: str | None,
     verbose: int,
@@ -74,7 +81,12 @@ def main(
     """Serve the RMT protocol on standard input and output."""
     try:
         config = read_config(config_file, os.environ)
-        overrides = {"root": root, "max_record": max_record, "lseek_order": lseek_order}
+        overrides = {
+            "root": root,
+            "max_record": max_record,
+            "max_filemarks": max_filemarks,
+            "lseek_order": lseek_order,
+        }
         given = {key: value for key, value in overrides.items() if value is not None}
         config = dataclasses.replace(config, **given)  # type: ignore[arg-type]
         drives = DriveStore(config) if config.drives else None
@@ -96,6 +108,7 @@ def main(
         root=config.root,
         read_only=read_only,
         max_record=config.max_record,
+        max_filemarks=config.max_filemarks,
         state_dir=config.state_path,
         defaults=config.defaults,
     )

@@ -4,7 +4,8 @@
 the ``vmt`` drive commands read the same file::
 
     root = "/srv/tapes"            # device names resolve inside it (--root wins)
-    max_record = 16777215          # largest R/W count accepted (--max-record wins)
+    max_record = 67108864          # largest R/W count accepted (--max-record wins)
+    max_filemarks = 100000         # most filemarks one MTWEOF writes (--max-filemarks wins)
     lseek_order = "auto"           # or "offset-first", "whence-first" (--lseek-order wins)
     assist_timeout = 600           # seconds an /ASSIST open waits for an operator
     state_dir = "/srv/tapes/.rmtd" # runtime drive state and operator requests
@@ -35,20 +36,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
+from devices.interface import DEFAULT_MAX_FILEMARKS, MAX_FILEMARKS_LIMIT
 from rmtd.devspec import Qualifiers, parse_qualifiers
-from rmtd.protocol import LseekOrder
+from rmtd.protocol import DEFAULT_MAX_RECORD, MAX_RECORD_LIMIT, LseekOrder
 
 DEFAULT_CONFIG = "/etc/rmtd.toml"
 CONFIG_ENV = "RMTD_CONFIG"
 STATE_DIR_NAME = ".rmtd"
-MAX_RECORD_LIMIT = (1 << 31) - 1
-DEFAULT_MAX_RECORD = 0xFFFFFF
 DRIVE_NAME = re.compile(r"[A-Za-z_$][A-Za-z0-9_$-]*:?\Z")
 """A drive name: a letter, ``_`` or ``$`` first (so it never reads as an mt count)."""
 
 _TOP_KEYS = (
     "root",
     "max_record",
+    "max_filemarks",
     "lseek_order",
     "assist_timeout",
     "state_dir",
@@ -89,6 +90,7 @@ class ServerConfig:
     Attributes:
         root: every device name resolves inside this directory; ``None``: as GNU rmt.
         max_record: the largest ``R``/``W`` count accepted.
+        max_filemarks: the most filemarks one MTWEOF may write (a larger count: ENOSPC).
         lseek_order: how to read ``L``'s two arguments.
         assist_timeout: seconds an ``/ASSIST`` open waits for an operator to load a volume.
         state_dir: where runtime drive state and operator requests live; ``None``: the
@@ -101,6 +103,7 @@ class ServerConfig:
 
     root: str | None = None
     max_record: int = DEFAULT_MAX_RECORD
+    max_filemarks: int = DEFAULT_MAX_FILEMARKS
     lseek_order: LseekOrder = "auto"
     assist_timeout: float = 600.0
     state_dir: str | None = None
@@ -212,6 +215,9 @@ class _Checker:
         return ServerConfig(
             root=root,
             max_record=max_record,
+            max_filemarks=self.integer(
+                data, "max_filemarks", DEFAULT_MAX_FILEMARKS, MAX_FILEMARKS_LIMIT
+            ),
             lseek_order=order,
             assist_timeout=self.seconds(data, "assist_timeout", 600.0),
             state_dir=self.directory(data, "state_dir", must_exist=False),

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from devices.cdrom import CdRom
 from devices.drive import VirtualTapeDrive
 from devices.errors import tape_error
-from devices.interface import MtOp, OpenOptions, TapeDevice
+from devices.interface import DEFAULT_MAX_FILEMARKS, MtOp, OpenOptions, TapeDevice
 from devices.kinds import DeviceKind, kind_by_name
 from devices.plainfile import PlainFile
 from devices.stream import StreamingTape
@@ -55,6 +55,7 @@ class OpenerConfig:
             them (relative to the working directory).
         read_only: refuse every open for writing (EROFS); tapes show WR_PROT.
         max_record: the largest record accepted, for ``/BLOCKSIZE``.
+        max_filemarks: the most filemarks one MTWEOF may write on a tape.
         state_dir: the server's own state (drives, operator requests): no client name may
             lead inside it.
         defaults: qualifiers applied before a drive's and the client's own.
@@ -63,6 +64,7 @@ class OpenerConfig:
     root: str | None = None
     read_only: bool = False
     max_record: int = 0xFFFFFF
+    max_filemarks: int = DEFAULT_MAX_FILEMARKS
     state_dir: str | None = None
     defaults: Qualifiers = field(default_factory=Qualifiers)
 
@@ -139,6 +141,7 @@ class DeviceOpener:
             rewind_on_close=q.rewind or (named and q.unload),
             unload_on_close=False,  # an image named by path is simply closed
             write_protect=not q.write or self.config.read_only,
+            max_filemarks=self.config.max_filemarks,
         )
         tape = self._open_tape(path, options, q, name, (kind, not named, force_tape))
         return StreamingTape(tape) if q.stream else tape

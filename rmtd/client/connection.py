@@ -294,7 +294,7 @@ class RmtConnection:
             The resulting offset.
 
         Raises:
-            OSError: The server's error (ESPIPE for a tape); EINVAL when `offset` does
+            OSError: The server's error (a tape answers 0 and stays put); EINVAL when `offset` does
                 not fit in 64 bits (nothing is sent).
         """
         if not -_INT64 <= offset < _INT64:

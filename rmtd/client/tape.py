@@ -147,7 +147,7 @@ class RemoteTape(StagedWrites):
         return position
 
     def seek(self, offset: int, whence: int) -> int:
-        """Reposition like ``lseek(2)``; tapes refuse with ESPIPE (see `RmtConnection.seek`)."""
+        """Reposition like ``lseek(2)``; a tape answers 0 and stays put (`RmtConnection.seek`)."""
         return self._connection.seek(offset, whence)
 
     def close(self) -> None:

@@ -8,6 +8,7 @@ it returns, and send each reply's `chunks()`.
 from rmtd.protocol.commands import COMMANDS, CommandSpec, ParserConfig
 from rmtd.protocol.errors import ProtocolError, RequestError, RmtError
 from rmtd.protocol.fields import OPEN_FLAG_NAMES, parse_int, parse_open_flags
+from rmtd.protocol.limits import DEFAULT_MAX_RECORD, MAX_RECORD_LIMIT
 from rmtd.protocol.lseek import LseekOrder, ResolvedSeek, resolve_lseek
 from rmtd.protocol.parser import CommandParser
 from rmtd.protocol.replies import MAX_MESSAGE, Ack, ErrorReply, Reply, clean_message
@@ -33,7 +34,9 @@ from rmtd.protocol.requests import (
 __all__ = [
     "CLOSED",
     "COMMANDS",
+    "DEFAULT_MAX_RECORD",
     "MAX_MESSAGE",
+    "MAX_RECORD_LIMIT",
     "NEED_DATA",
     "OPEN_FLAG_NAMES",
     "Ack",

@@ -39,6 +39,7 @@ from rmtd.protocol.fields import (
     parse_open_flags,
     parse_whence_name,
 )
+from rmtd.protocol.limits import DEFAULT_MAX_RECORD, MAX_RECORD_LIMIT
 from rmtd.protocol.requests import (
     CloseRequest,
     ExtendedIoctlRequest,
@@ -64,8 +65,8 @@ class ParserConfig:
     """Limits and decoding options of a `CommandParser` (see its constructor)."""
 
     max_line: int = 4096
-    max_record: int = (16 << 20) - 1
-    max_skip: int = (1 << 31) - 1
+    max_record: int = DEFAULT_MAX_RECORD
+    max_skip: int = MAX_RECORD_LIMIT
     trust_numeric_flags: bool = False
     strict_flag_names: bool = False
 

@@ -6,7 +6,7 @@ are copied once into the caller's record buffer, the rest can be read straight i
 
 .. code-block:: python
 
-    record = bytearray(parser.config.max_record)        # reused for every W and R
+    record = bytearray()                                 # grown to the largest W seen
     while True:
         event = parser.next_event()                      # may raise ProtocolError
         if event is NEED_DATA:
@@ -18,6 +18,8 @@ are copied once into the caller's record buffer, the rest can be read straight i
         if event is CLOSED:
             break
         if isinstance(event, WriteRequest):
+            if len(record) < event.count:                # at most max_record: allocate
+                record = bytearray(event.count)          # what is asked, not the limit
             view = memoryview(record)[: event.count]
             got = parser.read_payload_into(view)         # bytes already buffered first
             while got < event.count:
@@ -43,6 +45,7 @@ from typing import Final
 from rmtd.protocol.buffer import Buffer, ReceiveBuffer
 from rmtd.protocol.commands import COMMANDS, CommandSpec, ParserConfig
 from rmtd.protocol.errors import ProtocolError, RequestError
+from rmtd.protocol.limits import DEFAULT_MAX_RECORD, MAX_RECORD_LIMIT
 from rmtd.protocol.requests import (
     CLOSED,
     NEED_DATA,
@@ -82,8 +85,8 @@ class CommandParser:
         self,
         *,
         max_line: int = 4096,
-        max_record: int = (16 << 20) - 1,
-        max_skip: int = (1 << 31) - 1,
+        max_record: int = DEFAULT_MAX_RECORD,
+        max_skip: int = MAX_RECORD_LIMIT,
         trust_numeric_flags: bool = False,
         strict_flag_names: bool = False,
         chunk_size: int = 64 << 10,

@@ -64,7 +64,8 @@ class Model:
             return b""
         self.wrote = False
         if self.pos >= len(self.objects):
-            zero, self.blkno, self.eod = self.blkno == 0, -1, True
+            zero = self.blkno == 0 and self.fileno != 0  # just past a filemark, not BOT
+            self.blkno, self.eod = -1, True
             if zero:
                 return b""
             raise self.fail(errno.EIO)

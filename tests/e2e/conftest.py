@@ -26,18 +26,29 @@ def served(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def run(served: Path, tmp_path: Path) -> Run:
+def server(served: Path, tmp_path: Path) -> str:
+    """The shell command that starts ``rmtd --root served``, logging to ``rmtd.log``."""
+    log = tmp_path / "rmtd.log"
+    return f"{shlex.quote(RMTD)} --root {shlex.quote(str(served))} -v --log {log}"
+
+
+@pytest.fixture
+def run(server: str, tmp_path: Path) -> Run:
     """Run a client command with SERVER pointing at ``rmtd --root served``."""
     log = tmp_path / "rmtd.log"
-    server = f"{shlex.quote(RMTD)} --root {shlex.quote(str(served))} -v --log {log}"
 
     def runner(
-        *args: str, check: bool = True, cwd: Path | None = None, stdin: str | None = None
+        *args: str,
+        check: bool = True,
+        cwd: Path | None = None,
+        stdin: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "SERVER": server, "RSH": FAKERSH}
+        """Run ``args``; ``env`` adds variables, and one set to "" is removed."""
+        merged = {**os.environ, "SERVER": server, "RSH": FAKERSH, **(env or {})}
         done = subprocess.run(
             list(args),
-            env=env,
+            env={name: value for name, value in merged.items() if value},
             cwd=cwd or tmp_path,
             capture_output=True,
             text=True,

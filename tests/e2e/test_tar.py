@@ -104,3 +104,51 @@ def test_mt_positioning_gives_st_numbers(run: Run, served: Path, tmp_path: Path)
         "mt-gnu", f"--rsh-command={FAKERSH}", "-f", f"localhost:{SPEC}", "fsf", check=False
     )
     assert failed.returncode != 0 and re.search(r"medium", failed.stderr, re.I)
+
+
+def test_tar_verify_rereads_the_archive_from_the_tape(
+    run: Run, served: Path, tmp_path: Path
+) -> None:
+    # GNU tar's verify_volume (src/compare.c) backs up with MTBSF 1, twice if it fails with
+    # EIO (it does at BOT: st writes the closing filemark first and spaces over one more),
+    # then needs lseek(0, SEEK_SET) to answer 0, as Linux st's noop_llseek does.
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "a.txt").write_text("original\n")
+    (source / "big.bin").write_bytes(bytes(range(256)) * 400)  # several 10 KiB records
+    args = ("-cvW", "-f", f"localhost:{SPEC}", "-C", str(source), "a.txt", "big.bin")
+    done = run("tar", f"--rsh-command={FAKERSH}", "--rmt-command=rmtd", *args)
+    assert done.stdout.splitlines() == ["a.txt", "big.bin", "Verify a.txt", "Verify big.bin"]
+    assert done.stderr == ""  # before: "tar: Cannot seek" (ESPIPE), and no verify pass
+
+    # A file that changes after it was archived is reported: the verify pass compares.
+    mt(run, "rewind")
+    change = f"--checkpoint-action=exec=echo changed >> {source / 'a.txt'}"
+    failed = run(
+        "tar", f"--rsh-command={FAKERSH}", "--rmt-command=rmtd", "--checkpoint=1", change,
+        *args, check=False,
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stderr
+    assert "a.txt: Size differs" in failed.stdout.split("Verify a.txt\n")[1]
+    assert "big.bin:" not in failed.stdout
+    mt(run, "rewind")  # the verify pass left the tape inside the archive
+    listing = tar(run, "-tf", f"localhost:{SPEC}")
+    assert listing.split() == ["a.txt", "big.bin"]
+
+
+def test_tar_b_32768_writes_16_mib_records_to_a_plain_file(
+    run: Run, served: Path, tmp_path: Path
+) -> None:
+    # tar -b 32768 sends W16777216: one byte more than a SIMH record can hold, but a plain
+    # file takes it, as rmt-tar and rmt-dump do (the default max_record is 64 MiB).
+    source = tmp_path / "src"
+    source.mkdir()
+    data = bytes(range(251)) * (17 * 4200)  # a little over 17 MB
+    (source / "big.bin").write_bytes(data)
+    tar(run, "-b", "32768", "-cf", "localhost:big.tar", "-C", str(source), "big.bin")
+    assert (served / "big.tar").stat().st_size == 2 * 16777216  # two whole records
+    assert tar(run, "-b", "32768", "-tf", "localhost:big.tar").split() == ["big.bin"]
+    out = tmp_path / "out"
+    out.mkdir()
+    tar(run, "-b", "32768", "-xf", "localhost:big.tar", "-C", str(out))
+    assert (out / "big.bin").read_bytes() == data

@@ -87,7 +87,7 @@ def test_a_good_file_parses_into_frozen_dataclasses(site: Path) -> None:
 def test_defaults_and_the_default_state_dir(site: Path) -> None:
     config = load_config(write(site, 'root = "tapes"\n'))
     assert config == ServerConfig(root=str(site / "tapes"), source=str(site / "rmtd.toml"))
-    assert config.max_record == 0xFFFFFF and config.lseek_order == "auto"
+    assert config.max_record == 64 << 20 and config.lseek_order == "auto"
     assert config.assist_timeout == 600
     assert config.state_path == str(site / "tapes" / ".rmtd")
     assert ServerConfig().state_path is None

@@ -285,7 +285,7 @@ def test_a_symlink_inside_the_root_is_followed(root: Path, outside: Path) -> Non
 
 
 def test_absurd_counts_are_refused_without_allocating(root: Path, idle: Served) -> None:
-    big = 20_000_000  # above --max-record (16 MiB - 1), below the skip limit: drained
+    big = 70_000_000  # above max_record (64 MiB by default), below the skip limit: drained
     stream = [
         b"Of\n0 O_RDONLY\n",
         b"R99999999999\n",
@@ -302,7 +302,7 @@ def test_absurd_counts_are_refused_without_allocating(root: Path, idle: Served) 
         b"C\n",
     ]
     done = serve(root, stream)
-    limit = "exceeds the limit of 16777215 bytes"
+    limit = "exceeds the limit of 67108864 bytes"
     assert done.out == (
         a(0)
         + e(12, f"read count 99999999999 {limit}")
