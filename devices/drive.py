@@ -75,7 +75,7 @@ class VirtualTapeDrive(Positioner):
     Args:
         image: the loaded volume.
         name: the image's name, for messages.
-        drive: the drive's state (position, counters, block size), updated in place.
+        state: the drive's state (position, counters, block size), updated in place.
         volume: the medium's properties (density, capacity, write protection).
         options: how the drive was opened.
         on_close: called once after the final close work, to save state and release locks.
@@ -85,12 +85,12 @@ class VirtualTapeDrive(Positioner):
         self,
         image: TapeImage,
         name: str,
-        drive: DriveState,
+        state: DriveState,
         volume: VolumeInfo,
         options: OpenOptions,
         on_close: Callable[[VirtualTapeDrive], None],
     ) -> None:
-        super().__init__(image, drive, name)
+        super().__init__(image, state, name)
         self.volume = volume
         self.options = options
         self._on_close = on_close
@@ -118,7 +118,7 @@ class VirtualTapeDrive(Positioner):
             MtOp.MTSETBLK: self._set_block_size,
             MtOp.MTSETDENSITY: self._set_density,
             MtOp.MTSEEK: self.seek_object,
-            MtOp.MTTELL: lambda _count: self.drive.position,
+            MtOp.MTTELL: lambda _count: self.state.position,
             MtOp.MTLOAD: self._load,
             MtOp.MTLOCK: _nothing,
             MtOp.MTUNLOCK: _nothing,
@@ -134,15 +134,15 @@ class VirtualTapeDrive(Positioner):
         if len(buffer) == 0:
             return 0
         self._last = _Last.OTHER
-        if self.drive.position >= len(self.image):
+        if self.state.position >= len(self.image):
             return self._read_at_end()
-        if self.drive.block_size:
+        if self.state.block_size:
             return self._read_fixed(buffer)
         return self._read_one(buffer)
 
     def next_object(self) -> NextObject:
         """What a read at the position would meet (a record and its length, a mark...)."""
-        pos, index = self.drive.position, self.image.index
+        pos, index = self.state.position, self.image.index
         if pos >= len(index):
             return NextObject(ObjectKind.END_OF_DATA)
         if index.is_filemark(pos):
@@ -153,10 +153,10 @@ class VirtualTapeDrive(Positioner):
     @property
     def block_size(self) -> int:
         """The fixed block size (MTSETBLK), 0 in variable-block mode."""
-        return self.drive.block_size
+        return self.state.block_size
 
     def _read_one(self, buffer: memoryview) -> int:
-        pos = self.drive.position
+        pos = self.state.position
         index = self.image.index
         if index.is_filemark(pos):
             self._cross_mark_forward(pos)
@@ -173,7 +173,7 @@ class VirtualTapeDrive(Positioner):
         return self.image.read_record(pos, buffer)
 
     def _read_fixed(self, buffer: memoryview) -> int:
-        size = self.drive.block_size
+        size = self.state.block_size
         if len(buffer) % size:
             raise tape_error(
                 errno.EINVAL,
@@ -183,7 +183,7 @@ class VirtualTapeDrive(Positioner):
         index = self.image.index
         got = 0
         while got < len(buffer):
-            pos = self.drive.position
+            pos = self.state.position
             if (
                 pos >= len(index)
                 or index.is_filemark(pos)
@@ -204,8 +204,8 @@ class VirtualTapeDrive(Positioner):
         0); the block number becomes unknown and later reads fail. Anywhere else, BOT of a
         blank tape included, the blank check is EIO at once.
         """
-        after_mark = self.drive.blkno == 0 and self.drive.fileno != 0
-        self.drive.blkno = UNKNOWN
+        after_mark = self.state.blkno == 0 and self.state.fileno != 0
+        self.state.blkno = UNKNOWN
         self.at_eod = True
         if self.image.damage:
             self.at_eod = False  # damage is not the end of data
@@ -263,8 +263,8 @@ class VirtualTapeDrive(Positioner):
             raise tape_error(errno.EBADF, f"{self.name}: not opened for writing")
         if self.write_protected:
             raise tape_error(errno.EACCES, f"{self.name}: volume is write-protected")
-        size = self.drive.block_size or count
-        if count and self.drive.block_size and count % size:
+        size = self.state.block_size or count
+        if count and self.state.block_size and count % size:
             raise tape_error(
                 errno.EINVAL,
                 f"{self.name}: write of {count} bytes is not a multiple of the block size {size}",
@@ -280,20 +280,20 @@ class VirtualTapeDrive(Positioner):
         """
         cap = self.volume.capacity
         if cap:
-            end = self.image.index.offset(self.drive.position)  # where the record would start
+            end = self.image.index.offset(self.state.position)  # where the record would start
             if end + self.image.record_size(length) > cap:
                 raise tape_error(errno.ENOSPC, f"{self.name}: physical end of medium")
             if self._refuse_next_write and end >= self._early_warning_point():
                 self._refuse_next_write = False
                 raise tape_error(errno.ENOSPC, f"{self.name}: end of medium (early warning)")
-        self._cut(self.drive.position)
+        self._cut(self.state.position)
 
     def _after_record(self) -> None:
         self.at_eod = False
         self._last = _Last.WRITE
-        self.drive.position = len(self.image)
-        if self.drive.blkno >= 0:
-            self.drive.blkno += 1
+        self.state.position = len(self.image)
+        if self.state.blkno >= 0:
+            self.state.blkno += 1
         if self.volume.capacity and self.image.end_offset >= self._early_warning_point():
             self._refuse_next_write = True
 
@@ -317,15 +317,15 @@ class VirtualTapeDrive(Positioner):
             )
         if count == 0:
             return 0
-        self._cut(self.drive.position)
+        self._cut(self.state.position)
         fit = self._filemarks_that_fit(count)
         for start in range(0, fit, _MARK_BATCH):
             self.image.append_filemarks(min(_MARK_BATCH, fit - start))
         if fit:
-            self.drive.position = len(self.image)
-            if self.drive.fileno >= 0:
-                self.drive.fileno += fit
-            self.drive.blkno = 0
+            self.state.position = len(self.image)
+            if self.state.fileno >= 0:
+                self.state.fileno += fit
+            self.state.blkno = 0
         if fit < count:
             raise tape_error(errno.ENOSPC, f"{self.name}: physical end of medium")
         return count
@@ -394,12 +394,12 @@ class VirtualTapeDrive(Positioner):
     def _unload(self, _count: int) -> int:
         if self.loaded:
             self.rewind()
-        self.drive.loaded = False
-        self.drive.fileno = self.drive.blkno = UNKNOWN
+        self.state.loaded = False
+        self.state.fileno = self.state.blkno = UNKNOWN
         return 0
 
     def _load(self, _count: int) -> int:
-        self.drive.loaded = True
+        self.state.loaded = True
         self.rewind()
         return 0
 
@@ -409,7 +409,7 @@ class VirtualTapeDrive(Positioner):
 
     def _erase(self, _count: int) -> int:
         self._require_writable_op("erase")
-        self._cut(self.drive.position)
+        self._cut(self.state.position)
         return 0
 
     def _cut(self, position: int) -> None:
@@ -429,7 +429,7 @@ class VirtualTapeDrive(Positioner):
         ``vmt ls`` then lists the file as incomplete. Marks are kept in the volume's state.
         """
         marks = self.image.index.marks
-        before = bisect_left(marks, self.drive.position)
+        before = bisect_left(marks, self.state.position)
         first = marks[before - 1] + 1 if before else 0
         if first not in self.volume.incomplete:
             self.volume.incomplete = sorted([*self.volume.incomplete, first])
@@ -437,7 +437,7 @@ class VirtualTapeDrive(Positioner):
     def _set_block_size(self, count: int) -> int:
         if not 0 <= count <= self.image.format.max_record:
             raise tape_error(errno.EINVAL, f"{self.name}: block size {count} is out of range")
-        self.drive.block_size = count
+        self.state.block_size = count
         return count
 
     def _set_density(self, count: int) -> int:
@@ -449,14 +449,14 @@ class VirtualTapeDrive(Positioner):
     def _set_compression(self, count: int) -> int:
         if count not in (0, 1):
             raise tape_error(errno.EINVAL, f"{self.name}: compression must be 0 or 1")
-        self.drive.compression = bool(count)
+        self.state.compression = bool(count)
         return count
 
     # -- status, close ---------------------------------------------------------------------
 
     def status(self) -> DriveStatus:
         """Return ``struct mtget`` as ``st`` fills it."""
-        drive = self.drive
+        drive = self.state
         if not self.loaded:
             return DriveStatus(
                 MT_ISSCSI2,
@@ -495,7 +495,7 @@ class VirtualTapeDrive(Positioner):
     def tell(self) -> int:
         """Return the logical object number (MTIOCPOS)."""
         self._require_medium()
-        return self.drive.position
+        return self.state.position
 
     def seek(self, offset: int, whence: int) -> int:
         """``lseek`` as Linux ``st`` answers it: 0, and nothing moves (tar -W relies on it).
@@ -527,12 +527,12 @@ class VirtualTapeDrive(Positioner):
     @property
     def loaded(self) -> bool:
         """Whether a medium is loaded."""
-        return self.drive.loaded
+        return self.state.loaded
 
     def _require_medium(self) -> None:
         if self._closed:
             raise tape_error(errno.EBADF, f"{self.name}: device is closed")
-        if not self.drive.loaded:
+        if not self.state.loaded:
             raise tape_error(errno.ENOMEDIUM, f"{self.name}: no medium loaded")
 
 

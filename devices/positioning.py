@@ -26,42 +26,42 @@ class Positioner:
 
     Args:
         image: the loaded volume.
-        drive: the drive's state; ``position``, ``fileno`` and ``blkno`` are updated in place.
+        state: the drive's state; ``position``, ``fileno`` and ``blkno`` are updated in place.
         name: the image's name, for messages.
     """
 
-    def __init__(self, image: TapeImage, drive: DriveState, name: str) -> None:
+    def __init__(self, image: TapeImage, state: DriveState, name: str) -> None:
         self.image = image
-        self.drive = drive
+        self.state = state
         self.name = name
 
     @property
     def at_eod(self) -> bool:
         """The last motion met the end of data (``GMT_EOD``); kept with the drive's state."""
-        return self.drive.at_eod
+        return self.state.at_eod
 
     @at_eod.setter
     def at_eod(self, value: bool) -> None:
-        self.drive.at_eod = value
+        self.state.at_eod = value
 
     # -- counters ------------------------------------------------------------------------
 
     def _step_record(self, new_position: int) -> None:
         """Move forward over one record."""
-        self.drive.position = new_position
-        if self.drive.blkno >= 0:
-            self.drive.blkno += 1
+        self.state.position = new_position
+        if self.state.blkno >= 0:
+            self.state.blkno += 1
 
     def _cross_mark_forward(self, mark: int) -> None:
         """Move past filemark ``mark`` (reading it)."""
-        self.drive.position = mark + 1
+        self.state.position = mark + 1
         self._count_mark_forward()
 
     def _count_mark_forward(self) -> None:
         """Count one filemark crossed forward: the next file, at block 0."""
-        if self.drive.fileno >= 0:
-            self.drive.fileno += 1
-        self.drive.blkno = 0
+        if self.state.fileno >= 0:
+            self.state.fileno += 1
+        self.state.blkno = 0
 
     def _back_blocks(self, count: int) -> None:
         """Count ``count`` records crossed backwards; a block number would go below 0: unknown.
@@ -70,19 +70,19 @@ class Positioner:
         sets it to 0 wherever the file's records end); inventing block 0 would report BOT or
         EOF at a position that is neither.
         """
-        if self.drive.blkno >= 0:
-            left = self.drive.blkno - count
-            self.drive.blkno = left if left >= 0 else UNKNOWN
+        if self.state.blkno >= 0:
+            left = self.state.blkno - count
+            self.state.blkno = left if left >= 0 else UNKNOWN
 
     def _add_files(self, delta: int) -> None:
-        if self.drive.fileno >= 0:
-            self.drive.fileno = max(0, self.drive.fileno + delta)
+        if self.state.fileno >= 0:
+            self.state.fileno = max(0, self.state.fileno + delta)
 
     def rewind(self) -> None:
         """Go to BOT: object 0, file 0, block 0."""
-        self.drive.position = 0
-        self.drive.fileno = 0
-        self.drive.blkno = 0
+        self.state.position = 0
+        self.state.fileno = 0
+        self.state.blkno = 0
         self.at_eod = False
 
     def _fail(self, what: str) -> OSError:
@@ -95,7 +95,7 @@ class Positioner:
         GMT_EOD is not reported (st reports a medium error, not a blank check).
         """
         damage = self.image.damage
-        self.drive.position = len(self.image)
+        self.state.position = len(self.image)
         if damage is not None:
             self.at_eod = False
             return self._fail(f"image {damage}; stopped there, short of the request ({what})")
@@ -111,15 +111,15 @@ class Positioner:
         if count == 0:
             return 0
         marks = self.image.index.marks
-        first = bisect_left(marks, self.drive.position)
+        first = bisect_left(marks, self.state.position)
         available = len(marks) - first
         if available >= count:
-            self.drive.position = marks[first + count - 1] + 1
+            self.state.position = marks[first + count - 1] + 1
             self._add_files(count)
-            self.drive.blkno = 0
+            self.state.blkno = 0
             return count
         self._add_files(available)
-        self.drive.blkno = UNKNOWN  # st: the blank check leaves the block number unknown
+        self.state.blkno = UNKNOWN  # st: the blank check leaves the block number unknown
         raise self._reach_end(f"end of data after {available} of {count} filemarks")
 
     def back_files(self, count: int) -> int:
@@ -129,15 +129,15 @@ class Positioner:
         if count == 0:
             return 0
         marks = self.image.index.marks
-        behind = bisect_left(marks, self.drive.position)
+        behind = bisect_left(marks, self.state.position)
         if behind >= count:
-            self.drive.position = marks[behind - count]
+            self.state.position = marks[behind - count]
             self._add_files(-count)
-            self.drive.blkno = UNKNOWN  # st cannot know how long the previous file is
+            self.state.blkno = UNKNOWN  # st cannot know how long the previous file is
             return count
-        self.drive.position = 0
+        self.state.position = 0
         self._add_files(-behind)
-        self.drive.blkno = 0
+        self.state.blkno = 0
         raise self._fail(f"beginning of tape after {behind} of {count} filemarks")
 
     def space_files_to_mark(self, count: int) -> int:
@@ -162,9 +162,9 @@ class Positioner:
         On a damaged image it stops where the damage begins and fails with EIO.
         """
         marks = self.image.index.marks
-        crossed = len(marks) - bisect_left(marks, self.drive.position)
+        crossed = len(marks) - bisect_left(marks, self.state.position)
         self._add_files(crossed)
-        self.drive.blkno = UNKNOWN
+        self.state.blkno = UNKNOWN
         error = self._reach_end("end of data")
         if self.image.damage is not None:
             raise error
@@ -176,18 +176,18 @@ class Positioner:
         if count < 0:
             return self.back_records(-count)
         index = self.image.index
-        start = self.drive.position
+        start = self.state.position
         marks = index.marks
         next_mark = bisect_left(marks, start)
         mark = marks[next_mark] if next_mark < len(marks) else len(index)
         room = mark - start  # records before the next filemark or the end of data
         if room >= count:
-            self.drive.position = start + count
-            if self.drive.blkno >= 0:
-                self.drive.blkno += count
+            self.state.position = start + count
+            if self.state.blkno >= 0:
+                self.state.blkno += count
             return count
-        if self.drive.blkno >= 0:
-            self.drive.blkno += room
+        if self.state.blkno >= 0:
+            self.state.blkno += room
         if mark < len(index):
             self._cross_mark_forward(mark)
             raise self._fail(f"filemark after {room} of {count} records")
@@ -197,21 +197,21 @@ class Positioner:
         """MTBSR: go back ``count`` records; EIO at a filemark (crossed) or at BOT."""
         if count < 0:
             return self.space_records(-count)
-        start = self.drive.position
+        start = self.state.position
         marks = self.image.index.marks
         before = bisect_left(marks, start)
         mark = marks[before - 1] if before else -1
         room = start - mark - 1  # records back to the previous filemark or BOT
         if room >= count:
-            self.drive.position = start - count
+            self.state.position = start - count
             self._back_blocks(count)
             return count
         if mark >= 0:
-            self.drive.position = mark
+            self.state.position = mark
             self._add_files(-1)
-            self.drive.blkno = UNKNOWN
+            self.state.blkno = UNKNOWN
             raise self._fail(f"filemark after {room} of {count} records backwards")
-        self.drive.position = 0
+        self.state.position = 0
         self._back_blocks(room)
         raise self._fail(f"beginning of tape after {room} of {count} records backwards")
 
@@ -222,11 +222,11 @@ class Positioner:
         if target < 0:
             raise tape_error(errno.EINVAL, f"{self.name}: negative seek target {target}")
         end = len(self.image)
-        self.drive.position = min(target, end)
+        self.state.position = min(target, end)
         if target == 0:
             self.rewind()
             return 0
-        self.drive.fileno = self.drive.blkno = UNKNOWN
+        self.state.fileno = self.state.blkno = UNKNOWN
         if target > end:
             raise self._reach_end(f"object {target} is beyond the end of data ({end} objects)")
         return target

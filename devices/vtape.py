@@ -243,7 +243,7 @@ class _ImageOpen:
         since = self.saved.writing_since
         self.saved.writing_since = offset if since is None else min(since, offset)
         if same_file(self.path, self.storage.fileno()):
-            state = SavedState(drive.volume, drive.drive, None, self.saved.writing_since)
+            state = SavedState(drive.volume, drive.state, None, self.saved.writing_since)
             self.state_file.save(state)
 
     def close(self, drive: VirtualTapeDrive) -> None:
@@ -275,7 +275,7 @@ class _ImageOpen:
         # A read-only open keeps the mark of an unfinished write: only a writer may cut.
         since = None if self.storage.writable else self.saved.writing_since
         try:
-            self.state_file.save(SavedState(drive.volume, drive.drive, identity, since))
+            self.state_file.save(SavedState(drive.volume, drive.state, identity, since))
         except OSError as exc:
             if self.options.write:
                 raise

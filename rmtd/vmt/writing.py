@@ -160,7 +160,7 @@ def _write_all(
     totals: WriteTotals,
 ) -> None:
     with errors_exit(image), open_image(image, OpenOptions(write=True, create=True)) as drive:
-        saved_block_size = drive.drive.block_size
+        saved_block_size = drive.state.block_size
         drive.ioctl(MtOp.MTSETBLK, 0)
         try:
             drive.ioctl(MtOp.MTEOM, 1)
@@ -172,7 +172,7 @@ def _write_all(
                 _copy_file(drive, name, source, block_size, interrupts, totals)
             interrupts.ignore()  # all written: let the drive close and save its state
         finally:
-            drive.drive.block_size = saved_block_size
+            drive.state.block_size = saved_block_size
 
 
 def _copy_file(
