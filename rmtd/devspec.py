@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 
 from devices.density import parse_density
+from devices.interface import MAX_RECORD
 
 NEGATABLE = ("assist", "mount", "rewind", "stream", "unload", "write")
 VALUED = ("blocksize", "comment", "density")
@@ -150,7 +151,7 @@ _CONFLICTS = (("cd", "write"), ("cd", "blocksize"))
 
 
 def apply_qualifiers(
-    segments: list[str], base: Qualifiers, max_block: int = 0xFFFFFF
+    segments: list[str], base: Qualifiers, max_block: int = MAX_RECORD
 ) -> tuple[Qualifiers, tuple[str, ...]]:
     """Apply qualifier ``segments`` (without slashes, in written order) over ``base``.
 
@@ -185,7 +186,7 @@ def parse_qualifiers(text: str, base: Qualifiers = Qualifiers()) -> Qualifiers:
 
 
 def parse_device_spec(
-    text: str, base: Qualifiers = Qualifiers(), max_block: int = 0xFFFFFF
+    text: str, base: Qualifiers = Qualifiers(), max_block: int = MAX_RECORD
 ) -> DeviceSpec:
     """Split ``text`` into a device name and qualifiers applied over ``base``.
 

@@ -38,6 +38,7 @@ from devices.vtape import open_tape_image
 from rmtd.devspec import Qualifiers, parse_device_spec
 from rmtd.named_device import NamedDriveDevice
 from rmtd.paths import PathPolicy
+from rmtd.protocol import DEFAULT_MAX_RECORD
 
 if TYPE_CHECKING:  # the CLI composes the two
     from rmtd.config import DriveConfig
@@ -63,7 +64,7 @@ class OpenerConfig:
 
     root: str | None = None
     read_only: bool = False
-    max_record: int = 0xFFFFFF
+    max_record: int = DEFAULT_MAX_RECORD
     max_filemarks: int = DEFAULT_MAX_FILEMARKS
     state_dir: str | None = None
     defaults: Qualifiers = field(default_factory=Qualifiers)
