@@ -190,6 +190,7 @@ def test_damage_in_the_middle_refuses_appends_and_stays_byte_identical(
         ("-f", "img.tap", "weof"),
         ("-f", "img.tap", "eod"),  # a second time: nothing of the first may have stuck
         ("write", "img.tap", "more.bin"),
+        ("read", "img.tap", "--file", "0", "-o", "out.bin"),  # file 0 runs into the damage
         ("ls", "img.tap"),
         ("ls", "--json", "img.tap"),
     ):
