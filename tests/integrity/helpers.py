@@ -77,12 +77,22 @@ def side_files(image: Path) -> list[Path]:
     return [p for p in (Path(f"{image}.rmtd"), Path(f"{image}.rmtd-index")) if p.exists()]
 
 
-def make_tar(where: Path, name: str = "a.tar", size: int = 10000, seed: int = 1) -> Path:
+def make_tar(
+    where: Path, name: str = "a.tar", size: int = 10000, seed: int = 1, member: str = "data.txt"
+) -> Path:
     """A real GNU tar archive of one member of ``size`` bytes (20,480 bytes for the default)."""
     src = where / f"{name}.d"
     src.mkdir()
     rng = random.Random(seed)
-    (src / "data.txt").write_text("".join(rng.choice("abcdefgh\n") for _ in range(size)))
+    (src / member).write_text("".join(rng.choice("abcdefgh\n") for _ in range(size)))
     archive = where / name
-    subprocess.run(["tar", "-cf", str(archive), "-C", str(src), "data.txt"], check=True)
+    subprocess.run(["tar", "-cf", str(archive), "-C", str(src), member], check=True)
     return archive
+
+
+def one_line(done: subprocess.CompletedProcess[str]) -> str:
+    """The one line of standard error of a failed command (asserts there is exactly one)."""
+    assert done.returncode == 1, (done.returncode, done.stdout, done.stderr)
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    return lines[0]

@@ -4,7 +4,7 @@ a. tape operations and image tools pointed at a tar archive (named ``.tar``, or 
 b. an image damaged in the middle, then appended to;
 c. an image replaced (renamed over) while a writer had it open;
 d. ``vmt ls`` on a damaged image;
-e. each way of write-protecting a volume, seen by a client over RMT.
+e. each way of write-protecting a volume (in ``test_user_report_wr_prot.py``).
 
 The promises they check are the README's and ``devices/kinds.py``'s, ``devices/vtape.py``'s and
 ``devices/formats/image.py``'s docstrings: a file is never treated as a tape image its bytes
@@ -33,6 +33,7 @@ from tests.integrity.helpers import (
     FAKERSH,
     clean_env,
     make_tar,
+    one_line,
     rmtd_command,
     side_files,
     tar_remote,
@@ -50,14 +51,6 @@ def tar_archive(tmp_path: Path) -> Path:
     archive = make_tar(tmp_path)
     assert archive.stat().st_size == 20480
     return archive
-
-
-def one_line(done: subprocess.CompletedProcess[str]) -> str:
-    """The one line of standard error of a failed command (asserts there is exactly one)."""
-    assert done.returncode == 1, (done.returncode, done.stdout, done.stderr)
-    lines = done.stderr.splitlines()
-    assert len(lines) == 1, done.stderr
-    return lines[0]
 
 
 # -- a. a tar archive is not a tape ---------------------------------------------------------
@@ -103,6 +96,32 @@ def test_a_tar_renamed_tap_is_refused_as_not_a_simh_image(
     assert "looks like a tar archive" in line, line
     assert renamed.read_bytes() == tar_archive.read_bytes()
     assert side_files(renamed) == []
+
+
+def _foreign_files(where: Path) -> dict[str, tuple[bytes, str]]:
+    """Files whose first word reads as a SIMH record longer than the file, and what they are."""
+    # "foo\0" is the length word 0x006f6f66: a record of 7 MB at offset 0, as a first write
+    # cut short would leave it. gzip's header reads as a record of 134 MB.
+    short = make_tar(where, "short.tar", member="foo").read_bytes()
+    gz = subprocess.run(
+        ["gzip", "-n", "-c"],
+        input=random.Random(5).randbytes(40000),
+        capture_output=True,
+        check=True,
+    ).stdout
+    return {"tar": (short, "a tar archive"), "gzip": (gz, "a gzip file")}
+
+
+@pytest.mark.parametrize("what", ["tar", "gzip"])
+def test_an_archive_whose_first_word_looks_like_a_long_record_is_refused(
+    tmp_path: Path, what: str
+) -> None:
+    data, looks = _foreign_files(tmp_path)[what]
+    (tmp_path / "x.tap").write_bytes(data)
+    for args in (("ls", "x.tap"), ("-f", "x.tap", "status"), ("-f", "x.tap", "weof")):
+        line = one_line(vmt(tmp_path, *args))
+        assert "x.tap: not a SIMH tape image" in line and f"looks like {looks}" in line, line
+    assert (tmp_path / "x.tap").read_bytes() == data
 
 
 def test_force_serves_the_tar_as_a_tape_but_never_writes_over_it(
@@ -324,6 +343,21 @@ def test_replacement_with_a_torn_tail_is_not_cut_as_the_writers_own(tmp_path: Pa
     assert rep.read_bytes() == other
 
 
+def test_a_tar_renamed_over_a_new_image_being_written_is_never_cut(tmp_path: Path) -> None:
+    rep = tmp_path / "rep.tap"
+    archive = make_tar(tmp_path, "foo.tar", member="foo").read_bytes()  # see _foreign_files
+    (tmp_path / "backup.tar").write_bytes(archive)
+    writer = open_tape_image(str(rep), OpenOptions(write=True, create=True))
+    writer.write(b"first record" * 10)  # the write journal says: written from offset 0
+    os.rename(tmp_path / "backup.tar", rep)
+    writer.close()
+    (tmp_path / "more.bin").write_bytes(b"more")
+    done = vmt(tmp_path, "write", "rep.tap", "more.bin")
+    assert done.returncode == 1, done.stderr
+    assert "cutting" not in done.stderr, done.stderr
+    assert rep.read_bytes() == archive
+
+
 def test_replace_under_an_rmtd_writer_then_tar_lists_the_replacement(tmp_path: Path) -> None:
     served = tmp_path / "served"
     served.mkdir()
@@ -392,76 +426,3 @@ def test_ls_on_a_clean_image_exits_0(tmp_path: Path) -> None:
     for args in (("ls", "g.tap"), ("ls", "--json", "g.tap")):
         done = vmt(tmp_path, *args)
         assert done.returncode == 0, done.stderr
-
-
-# -- e. write protection, seen over RMT -----------------------------------------------------
-
-
-PROTECTIONS = ["protect-tab", "read-only-file", "rmtd-read-only", "nowrite"]
-
-
-def _protect(served: Path, how: str) -> tuple[str, str]:
-    """Protect ``vol.tap`` in ``served`` as ``how`` says; return rmtd's command and the spec."""
-    image = served / "vol.tap"
-    command, spec = rmtd_command(served), "localhost:vol.tap"
-    if how == "protect-tab":
-        assert vmt(served, "protect", "vol.tap").returncode == 0
-    elif how == "read-only-file":
-        image.chmod(0o444)
-    elif how == "rmtd-read-only":
-        command = rmtd_command(served, "--read-only")
-    else:
-        spec += "/nowrite"
-    return command, spec
-
-
-@pytest.mark.parametrize("how", PROTECTIONS)
-def test_write_protection_shows_wr_prot_and_refuses_write_opens_with_erofs(
-    tmp_path: Path, how: str
-) -> None:
-    served = tmp_path / "served"
-    served.mkdir()
-    (tmp_path / "a.bin").write_bytes(b"a" * 5000)
-    assert vmt(served, "write", "vol.tap", str(tmp_path / "a.bin")).returncode == 0
-    command, spec = _protect(served, how)
-    before = (served / "vol.tap").read_bytes()
-
-    status = vmt_remote(tmp_path, command, spec, "status")
-    assert status.returncode == 0, status.stderr
-    assert "WR_PROT" in status.stdout.splitlines()[-1].split(), status.stdout
-
-    for flags in (os.O_RDWR, os.O_WRONLY, os.O_RDWR | os.O_CREAT):
-        with pytest.raises(OSError) as refused:
-            RemoteTape.connect(
-                RemoteName("localhost", spec.removeprefix("localhost:")),
-                flags,
-                rsh_command=FAKERSH,
-                rmt_command=command,
-                env=clean_env(),
-                stderr=subprocess.DEVNULL,
-                timeout=30,
-            ).close()
-        assert refused.value.errno == errno.EROFS, (flags, refused.value)
-
-    weof = vmt_remote(tmp_path, command, spec, "weof")
-    assert weof.returncode == 1
-    assert (served / "vol.tap").read_bytes() == before
-
-
-@pytest.mark.parametrize("how", ["protect-tab", "read-only-file"])
-def test_a_protected_volume_is_not_replaced_by_vmt_new_force(tmp_path: Path, how: str) -> None:
-    (tmp_path / "a.bin").write_bytes(b"a" * 5000)
-    assert vmt(tmp_path, "write", "vol.tap", "a.bin").returncode == 0
-    _protect(tmp_path, how)
-    before = (tmp_path / "vol.tap").read_bytes()
-    local = vmt(tmp_path, "-f", "vol.tap", "status")
-    assert "WR_PROT" in local.stdout.splitlines()[-1].split(), local.stdout
-    state = Path(f"{tmp_path / 'vol.tap'}.rmtd").read_bytes()
-    line = one_line(vmt(tmp_path, "new", "--force", "vol.tap"))
-    assert "write-protected" in line or "read-only" in line, line
-    assert (tmp_path / "vol.tap").read_bytes() == before
-    assert Path(f"{tmp_path / 'vol.tap'}.rmtd").read_bytes() == state
-    written = vmt(tmp_path, "write", "vol.tap", "a.bin")
-    assert written.returncode == 1
-    assert "write-protected" in written.stderr or "read-only" in written.stderr, written.stderr
-    assert (tmp_path / "vol.tap").read_bytes() == before
