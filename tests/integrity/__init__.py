@@ -1,0 +1,1 @@
+"""Tests of the data-safety guarantees: users' reports as scenarios, and corruption properties."""
