@@ -132,7 +132,7 @@ def open_tape_image(
         lock_exclusive(storage.fileno(), path)
         opening = _ImageOpen(path, fmt, storage, options)
         if not accept_foreign:
-            check_tape_content(storage, fmt, path, opening.saved.writing_since == 0)
+            check_tape_content(storage, fmt, path, opening.torn_from == 0)
         drive = opening.drive()
     except OSError as exc:
         storage.close()
@@ -209,6 +209,7 @@ class _ImageOpen:
         self.state_file = StateFile(path)
         self.saved = self.state_file.load()
         self.identity = ImageIdentity.of_fd(storage.fileno())
+        self._journaled = False
 
     def drive(self) -> VirtualTapeDrive:
         """Check the volume, load the image and return the drive over it."""
@@ -227,9 +228,7 @@ class _ImageOpen:
         if not saved.drive.loaded and not options.nonblock:
             raise tape_error(errno.ENOMEDIUM, f"{self.path}: no medium loaded")
         index = ObjectIndex.load(self.path + INDEX_SUFFIX, self.identity)
-        image = TapeImage.open(
-            self.storage, self.fmt, index, self.storage.writable, saved.writing_since
-        )
+        image = TapeImage.open(self.storage, self.fmt, index, self.storage.writable, self.torn_from)
         if saved.drive.position > len(image):
             saved.drive = DriveState(loaded=saved.drive.loaded, block_size=saved.drive.block_size)
         if protected and not options.write_protect:
@@ -238,12 +237,30 @@ class _ImageOpen:
         image.set_first_write_hook(lambda offset: self.journal(drive, offset))
         return drive
 
+    @property
+    def torn_from(self) -> int | None:
+        """Where an unfinished write of ours to *this* file began, if the state says so.
+
+        The mark counts only while it names this file (inode and device): a file renamed
+        over the image since is a new medium whose tail is nobody's torn write.
+        """
+        saved = self.saved
+        if saved.writing_since is None or saved.identity is None:
+            return None
+        if not _same_inode(saved.identity, self.identity):
+            return None
+        return saved.writing_since
+
     def journal(self, drive: VirtualTapeDrive, offset: int) -> None:
         """Record, before the image changes at ``offset``, that a write is in progress."""
         since = self.saved.writing_since
         self.saved.writing_since = offset if since is None else min(since, offset)
+        self.saved.identity = ImageIdentity.of_fd(self.storage.fileno())
+        self._journaled = True
         if same_file(self.path, self.storage.fileno()):
-            state = SavedState(drive.volume, drive.state, None, self.saved.writing_since)
+            state = SavedState(
+                drive.volume, drive.state, self.saved.identity, self.saved.writing_since
+            )
             self.state_file.save(state)
 
     def close(self, drive: VirtualTapeDrive) -> None:
@@ -253,6 +270,12 @@ class _ImageOpen:
         finally:
             self.storage.close()
 
+    def _drop_own_journal(self) -> None:
+        """Remove the state file beside the path if it is still our journal (our file's)."""
+        current = self.state_file.load().identity
+        if current is not None and _same_inode(current, self.identity):
+            _remove_quietly(self.state_file.path)
+
     def _save(self, drive: VirtualTapeDrive) -> None:
         fd = self.storage.fileno()
         if not same_file(self.path, fd):
@@ -261,6 +284,8 @@ class _ImageOpen:
                 "that was open are dropped",
                 self.path,
             )
+            if self._journaled:
+                self._drop_own_journal()
             return
         if self.storage.writable:
             self.storage.sync()
@@ -281,6 +306,10 @@ class _ImageOpen:
                 raise
             # A read-only open of an image on a read-only share must still close cleanly.
             log.warning("%s: drive state not saved (%s)", self.path, exc.strerror)
+
+
+def _same_inode(a: ImageIdentity, b: ImageIdentity) -> bool:
+    return (a.inode, a.device) == (b.inode, b.device)
 
 
 def _remove_quietly(path: str) -> None:

@@ -142,10 +142,10 @@ def read_command(image: str, file_number: int, output: str) -> None:
     """Copy the records of one tape file, concatenated, to OUTPUT."""
     with errors_exit(image), open_image(image, OpenOptions(nonblock=True)) as drive:
         files = summarize(drive.image.index)
+        damage = drive.image.damage
         if file_number >= len(files):
-            raise OSError(
-                errno.EIO, f"{image}: no tape file {file_number} (the image holds {len(files)})"
-            )
+            holds = f"the image holds {len(files)}" + (f" before it is {damage}" if damage else "")
+            raise OSError(errno.EIO, f"{image}: no tape file {file_number} ({holds})")
         chosen = files[file_number]
         index = drive.image.index
         buffer = memoryview(bytearray(chosen.largest))
@@ -155,6 +155,8 @@ def read_command(image: str, file_number: int, output: str) -> None:
                     raise OSError(errno.EIO, f"{image}: bad data in record {i}")
                 length = drive.image.read_record(i, buffer)
                 _write_all(out, buffer[:length])
+        if damage and not chosen.closed:  # the file runs into the damage: what came is partial
+            raise OSError(errno.EIO, f"{image}: tape file {file_number} is cut short: {damage}")
 
 
 @contextmanager
