@@ -32,7 +32,7 @@ from devices.kinds import foreign_content
 from devices.state import DriveState, StateFile, VolumeInfo, lock_exclusive
 from devices.storage import FileStorage
 from devices.tapemap import summarize
-from devices.vtape import write_protected
+from devices.vtape import served_before, write_protected
 
 CLEAN, TORN, DAMAGED, NOT_AN_IMAGE = "clean", "torn", "damaged", "not-an-image"
 """The verdicts of :class:`HealthReport`."""
@@ -134,7 +134,7 @@ def verify(path: str) -> HealthReport:
     """
     with _opened(path, writable=False) as storage:
         fd = storage.fileno()
-        reason = foreign_content(storage, SimhFormat())
+        reason = None if served_before(path, fd) else foreign_content(storage, SimhFormat())
         size = storage.size()
         if reason:
             finding = Finding(path, "damage", reason, 0)
@@ -301,7 +301,7 @@ def repair(path: str) -> RepairReport:
         raise tape_error(errno.EROFS, f"{path}: volume is write-protected")
     with _opened(path, writable=True) as storage:
         fd = storage.fileno()
-        reason = foreign_content(storage, SimhFormat())
+        reason = None if served_before(path, fd) else foreign_content(storage, SimhFormat())
         if reason:
             raise tape_error(errno.EMEDIUMTYPE, f"{path}: {reason}; not repaired")
         if write_protected(storage, path):  # the tab may be set before we took the lock

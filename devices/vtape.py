@@ -131,7 +131,7 @@ def open_tape_image(
     try:
         lock_exclusive(storage.fileno(), path)
         opening = _ImageOpen(path, fmt, storage, options)
-        if not accept_foreign:
+        if not accept_foreign and not opening.known:
             check_tape_content(storage, fmt, path, opening.torn_from == 0)
         drive = opening.drive()
     except OSError as exc:
@@ -238,18 +238,23 @@ class _ImageOpen:
         return drive
 
     @property
+    def known(self) -> bool:
+        """Whether the state beside the image was written for this very file (inode, device).
+
+        Such a file has been served as a tape before: if its bytes no longer look like an
+        image, it is a damaged image (reported where a read reaches the damage), not a
+        foreign file.
+        """
+        return _known(self.saved, self.identity)
+
+    @property
     def torn_from(self) -> int | None:
         """Where an unfinished write of ours to *this* file began, if the state says so.
 
         The mark counts only while it names this file (inode and device): a file renamed
         over the image since is a new medium whose tail is nobody's torn write.
         """
-        saved = self.saved
-        if saved.writing_since is None or saved.identity is None:
-            return None
-        if not _same_inode(saved.identity, self.identity):
-            return None
-        return saved.writing_since
+        return self.saved.writing_since if self.known else None
 
     def journal(self, drive: VirtualTapeDrive, offset: int) -> None:
         """Record, before the image changes at ``offset``, that a write is in progress."""
@@ -306,6 +311,19 @@ class _ImageOpen:
                 raise
             # A read-only open of an image on a read-only share must still close cleanly.
             log.warning("%s: drive state not saved (%s)", self.path, exc.strerror)
+
+
+def served_before(path: str, fd: int) -> bool:
+    """Whether the file open on ``fd`` has been served as a tape image at ``path`` before.
+
+    The state beside it was written for this very file (inode and device): if its bytes no
+    longer look like an image, it is a damaged image, not a foreign file.
+    """
+    return _known(StateFile(path).load(), ImageIdentity.of_fd(fd))
+
+
+def _known(saved: SavedState, identity: ImageIdentity) -> bool:
+    return saved.identity is not None and _same_inode(saved.identity, identity)
 
 
 def _same_inode(a: ImageIdentity, b: ImageIdentity) -> bool:

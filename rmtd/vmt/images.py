@@ -110,9 +110,7 @@ def ls_command(image: str, as_json: bool) -> None:
             emit(summary.line())
         emit(_total_line(files))
     if problem:
-        click.echo(
-            f"vmt: {image}: damaged at offset {offset}: {problem} (see vmt verify)", err=True
-        )
+        click.echo(f"vmt: {image}: {problem} (see vmt verify)", err=True)
         sys.exit(EXIT_ERROR)
 
 

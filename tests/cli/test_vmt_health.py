@@ -185,7 +185,7 @@ def test_ls_of_a_damaged_image_lists_what_it_can_then_exits_1(tape: Path) -> Non
         "File 0: records=1, bytes=12, record size min=12, max=12, first object=0"
     )
     assert result.stderr.count("\n") == 1
-    assert result.stderr.startswith(f"vmt: {tape}: damaged at offset {end}: ")
+    assert result.stderr.startswith(f"vmt: {tape}: damaged at offset {end} (")
     done = run("ls", "--json", str(tape))
     doc = json.loads(done.stdout)
     assert done.returncode == 1
