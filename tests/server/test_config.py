@@ -261,3 +261,33 @@ def test_the_state_dir_is_refused_to_clients(site: Path) -> None:
     state = site / "elsewhere"
     path = write(site, f'root = "tapes"\nstate_dir = "{state}"\n')
     assert rmt_open(["--config", path], ".rmtd/drives/mua0.json") == b"A0\nA0\n"
+
+
+def test_defaults_apply_before_a_drives_own_qualifiers(site: Path) -> None:
+    text = (
+        'root = "tapes"\ndefaults = "/nomount/norewind/nounload"\n'
+        '[drives.nst0]\nimage = "a.tap"\n'
+        '[drives.mua0]\nimage = "b.tap"\nqualifiers = "/unload/assist"\n'
+    )
+    config = load_config(write(site, text))
+    held = Qualifiers(mount=False, rewind=False, unload=False)
+    assert config.defaults == held
+    nst0, mua0 = config.drive("nst0"), config.drive("mua0")
+    assert nst0 is not None and nst0.qualifiers == held
+    assert mua0 is not None and mua0.qualifiers == Qualifiers(
+        mount=False, rewind=False, unload=True, assist=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ('defaults = "/frob"\n', "unknown qualifier /frob"),
+        ('defaults = "nomount"\n', "must start with '/'"),
+        ("defaults = 3\n", "expected a string"),
+        ('max_record = 512\ndefaults = "/blocksize=1024"\n', "exceeds max_record 512"),
+    ],
+)
+def test_bad_defaults_are_refused_naming_the_key(site: Path, text: str, why: str) -> None:
+    message = error_of(site, text)
+    assert ": defaults: " in message and why in message, message

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from devices.interface import MtOp, OpenOptions
 from devices.state import StateFile, VolumeInfo
 from devices.vtape import create_tape_image, open_tape_image
+from rmtd.devspec import parse_qualifiers
 from rmtd.opener import DeviceOpener, OpenerConfig
 from rmtd.vmt import main
 
@@ -86,3 +87,53 @@ def test_vmt_protect_sets_and_clears_the_tab(root: Path) -> None:
     assert "WR_PROT" in CliRunner().invoke(main, ["-f", image, "status"]).output
     assert CliRunner().invoke(main, ["protect", "--off", image]).exit_code == 0
     opener(root).open("v.tap", os.O_RDWR).close()
+
+
+def test_config_defaults_apply_to_paths_before_the_clients_own(root: Path) -> None:
+    held = DeviceOpener(
+        OpenerConfig(root=str(root), defaults=parse_qualifiers("/nomount/norewind/nounload"))
+    )
+    device = held.open("v.tap", os.O_RDONLY)
+    device.ioctl(MtOp.MTREW, 1)
+    device.ioctl(MtOp.MTFSR, 2)
+    device.close()
+    assert position(root) == 2  # /norewind from the defaults
+    device = held.open("v.tap", os.O_RDONLY)  # /nomount: where it was left
+    buffer = memoryview(bytearray(10))
+    assert bytes(buffer[: device.readinto(buffer)]) == b"three"
+    device.close()
+    device = held.open("v.tap/mount/rewind", os.O_RDONLY)  # the client's own win
+    assert device.tell() == 0
+    device.close()
+    assert position(root) == 0
+
+
+def test_vmt_takes_qualifiers_on_a_local_device(root: Path) -> None:
+    image = str(root / "v.tap")
+    refused = CliRunner().invoke(main, ["-f", f"{image}/nowrite", "weof"])
+    assert refused.exit_code == 1
+    assert refused.output.strip().endswith("write-protected for this open (/NOWRITE)")
+    status = CliRunner().invoke(main, ["-f", f"{image}/nowrite", "status"])
+    assert status.exit_code == 0 and "WR_PROT" in status.output
+    assert CliRunner().invoke(main, ["-f", image, "rewind"]).exit_code == 0
+    moved = CliRunner().invoke(main, ["-f", image, "fsr", "2"])
+    assert moved.exit_code == 0
+    assert position(root) == 2  # a local image keeps its position between commands
+    told = CliRunner().invoke(main, ["-f", f"{image}/mount", "tell"])
+    assert told.output == "At block 0.\n"
+    bad = CliRunner().invoke(main, ["-f", f"{image}/frob", "status"])
+    assert bad.exit_code == 1 and "unknown qualifier /frob" in bad.output
+
+
+def test_vmt_force_treats_a_plain_file_as_a_tape_and_never_otherwise(tmp_path: Path) -> None:
+    plain = tmp_path / "vol.img"
+    plain.write_bytes(b"")
+    refused = CliRunner().invoke(main, ["-f", str(plain), "weof"])
+    assert refused.exit_code == 1
+    assert "not a tape: a plain file holding an empty file" in refused.output
+    assert plain.read_bytes() == b""
+    forced = CliRunner().invoke(main, ["--force", "-f", str(plain), "weof", "2"])
+    assert forced.exit_code == 0, forced.output
+    assert plain.read_bytes() == b"\0" * 8  # two SIMH tape marks
+    listing = CliRunner().invoke(main, ["--force", "ls", str(plain)])
+    assert listing.exit_code == 0 and "End of data: 2 files" in listing.output
