@@ -7,7 +7,9 @@ Every behaviour a client can observe is decided here, after ``drivers/scsi/st.c`
   the read count fails with ENOMEM and is consumed. Fixed-block mode (MTSETBLK n): writes are
   multiples of n, reads gather whole records up to the count.
 * a read at a filemark returns 0 and moves past it; at the end of data a read returns 0 once if a
-  filemark lies just before, then EIO; writing anywhere makes that point the end of data.
+  filemark lies just before, then EIO (at once on a blank tape at BOT); writing anywhere makes
+  that point the end of data. Damage in the image is not the end of data: reads and motions
+  that reach it fail with EIO, and the image refuses writes at it.
 * closing after a write writes one filemark; so do MTREW, MTOFFL, MTSEEK, MTBSF and MTBSFM when
   the last operation was a write (BSF and BSFM then also cross the new mark).
 * file and block numbers are counters as ``st`` keeps them: -1 once unknown (after BSF, FSFM,
@@ -24,14 +26,13 @@ from bisect import bisect_left
 from collections.abc import Callable
 from enum import Enum, auto
 
+from devices.drivestatus import Conditions, status_of
 from devices.errors import tape_error
 from devices.formats.image import TapeImage
 from devices.interface import (
-    MT_ISSCSI2,
     UNKNOWN,
     BytesLike,
     DriveStatus,
-    GeneralStatus,
     MtOp,
     NextObject,
     ObjectKind,
@@ -41,8 +42,6 @@ from devices.positioning import Positioner
 from devices.state import DriveState, VolumeInfo
 
 log = logging.getLogger(__name__)
-
-_DENSITY_BITS = {1: GeneralStatus.D_800, 2: GeneralStatus.D_1600, 3: GeneralStatus.D_6250}
 
 # After these operations the next close (or REW/OFFL/SEEK/BSF/BSFM) still writes a filemark,
 # as st.c leaves its ST_WRITING state alone for them ("Prevent automatic WEOF and fsf").
@@ -60,6 +59,9 @@ _KEEP_WRITING = frozenset(
 _MARK_BATCH = 4096  # filemarks per write call when MTWEOF has a large count
 _SEEK_MAX = 4  # SEEK_HOLE: lseek(2) refuses a larger whence with EINVAL before any driver
 _MARK_BEFORE = frozenset({MtOp.MTREW, MtOp.MTOFFL, MtOp.MTSEEK, MtOp.MTBSF, MtOp.MTBSFM})
+_WITHOUT_MEDIUM = frozenset(
+    {MtOp.MTLOAD, MtOp.MTNOP, MtOp.MTOFFL, MtOp.MTUNLOAD, MtOp.MTLOCK, MtOp.MTUNLOCK}
+)
 
 
 class _Last(Enum):
@@ -323,8 +325,7 @@ class VirtualTapeDrive(Positioner):
             self.image.append_filemarks(min(_MARK_BATCH, fit - start))
         if fit:
             self.state.position = len(self.image)
-            if self.state.fileno >= 0:
-                self.state.fileno += fit
+            self._add_files(fit)
             self.state.blkno = 0
         if fit < count:
             raise tape_error(errno.ENOSPC, f"{self.name}: physical end of medium")
@@ -368,14 +369,7 @@ class VirtualTapeDrive(Positioner):
         handler = self._ops.get(op)
         if handler is None:
             raise tape_error(errno.ENOSYS, f"{self.name}: tape operation {op} is not supported")
-        if op not in (
-            MtOp.MTLOAD,
-            MtOp.MTNOP,
-            MtOp.MTOFFL,
-            MtOp.MTUNLOAD,
-            MtOp.MTLOCK,
-            MtOp.MTUNLOCK,
-        ):
+        if op not in _WITHOUT_MEDIUM:
             self._require_medium()
         if self._last is _Last.WRITE and op in _MARK_BEFORE and self.loaded:
             self.write_filemarks(1)  # st finishes the file before moving away from it
@@ -386,26 +380,6 @@ class VirtualTapeDrive(Positioner):
             self.at_eod = False
         result = handler(count)
         return result if op == MtOp.MTTELL else requested
-
-    def _rewind_op(self, _count: int) -> int:
-        self.rewind()
-        return 0
-
-    def _unload(self, _count: int) -> int:
-        if self.loaded:
-            self.rewind()
-        self.state.loaded = False
-        self.state.fileno = self.state.blkno = UNKNOWN
-        return 0
-
-    def _load(self, _count: int) -> int:
-        self.state.loaded = True
-        self.rewind()
-        return 0
-
-    def _end_of_media(self, _count: int) -> int:
-        self.space_to_end()
-        return 0
 
     def _erase(self, _count: int) -> int:
         self._require_writable_op("erase")
@@ -456,41 +430,11 @@ class VirtualTapeDrive(Positioner):
 
     def status(self) -> DriveStatus:
         """Return ``struct mtget`` as ``st`` fills it."""
-        drive = self.state
-        if not self.loaded:
-            return DriveStatus(
-                MT_ISSCSI2,
-                0,
-                drive.block_size,
-                self.volume.density,
-                GeneralStatus.DR_OPEN | GeneralStatus.IM_REP_EN,
-                0,
-                UNKNOWN,
-                UNKNOWN,
-            )
-        gstat = GeneralStatus.ONLINE | GeneralStatus.IM_REP_EN
-        gstat |= _DENSITY_BITS.get(self.volume.density, GeneralStatus.NONE)
-        if drive.fileno == 0 and drive.blkno == 0:
-            gstat |= GeneralStatus.BOT
-        elif drive.blkno == 0 and drive.fileno != 0:  # st: a known or unknown file, block 0
-            gstat |= GeneralStatus.EOF
-        if self.at_eod:
-            gstat |= GeneralStatus.EOD
-        if self.write_protected:
-            gstat |= GeneralStatus.WR_PROT
         cap = self.volume.capacity
-        if cap and self.image.index.offset(drive.position) >= self._early_warning_point():
-            gstat |= GeneralStatus.EOT
-        return DriveStatus(
-            MT_ISSCSI2,
-            0,
-            drive.block_size,
-            self.volume.density,
-            gstat,
-            0,
-            drive.fileno,
-            drive.blkno,
+        warned = bool(cap) and (
+            self.image.index.offset(self.state.position) >= self._early_warning_point()
         )
+        return status_of(self.state, self.volume, Conditions(self.write_protected, warned))
 
     def tell(self) -> int:
         """Return the logical object number (MTIOCPOS)."""

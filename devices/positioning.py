@@ -85,6 +85,28 @@ class Positioner:
         self.state.blkno = 0
         self.at_eod = False
 
+    # -- MTIOCTOP handlers of the motions above (count ignored) --------------------------
+
+    def _rewind_op(self, _count: int) -> int:
+        self.rewind()
+        return 0
+
+    def _unload(self, _count: int) -> int:
+        if self.state.loaded:
+            self.rewind()
+        self.state.loaded = False
+        self.state.fileno = self.state.blkno = UNKNOWN
+        return 0
+
+    def _load(self, _count: int) -> int:
+        self.state.loaded = True
+        self.rewind()
+        return 0
+
+    def _end_of_media(self, _count: int) -> int:
+        self.space_to_end()
+        return 0
+
     def _fail(self, what: str) -> OSError:
         return tape_error(errno.EIO, f"{self.name}: {what}")
 
