@@ -20,19 +20,19 @@ import dataclasses
 import errno
 import json
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 from devices.atomic import read_no_follow
 from devices.errors import tape_error
-from devices.formats.base import ScanResult
+from devices.formats.base import ScanResult, TapeFormat
 from devices.formats.index import INDEX_SUFFIX, ImageIdentity, ObjectIndex
-from devices.formats.simh import SimhFormat
-from devices.kinds import foreign_content
-from devices.state import DriveState, StateFile, VolumeInfo, lock_exclusive
+from devices.kinds import DeviceKind, foreign_content, kind_by_name, tape_format
+from devices.state import DriveState, SavedState, StateFile, VolumeInfo, lock_exclusive
 from devices.storage import FileStorage
 from devices.tapemap import summarize
-from devices.vtape import served_before, write_protected
+from devices.vtape import known, open_image_file, pending_write, write_protected
 
 CLEAN, TORN, DAMAGED, NOT_AN_IMAGE = "clean", "torn", "damaged", "not-an-image"
 """The verdicts of :class:`HealthReport`."""
@@ -122,33 +122,42 @@ class RepairReport:
 # -- verify --------------------------------------------------------------------------------
 
 
-def verify(path: str) -> HealthReport:
+def verify(path: str, kind: DeviceKind | None = None) -> HealthReport:
     """Check the image at ``path`` and its side files; change nothing.
 
     Takes the one-opener lock for the duration, so that a writer cannot move the end of data
     under the scan.
 
+    Args:
+        path: the image.
+        kind: what to check it as (``vmt --force``: SIMH); default: what its name claims.
+
     Raises:
-        OSError: ENOENT, EISDIR, EINVAL (not a regular file), EBUSY (open elsewhere), and the
-            system's errors reading the image.
+        OSError: EMEDIUMTYPE for a name that is no tape image's; ENOENT, EISDIR, EINVAL (not
+            a regular file), EBUSY (open elsewhere), and the system's errors reading it.
     """
+    fmt = tape_format(kind or kind_by_name(path), path)
     with _opened(path, writable=False) as storage:
-        fd = storage.fileno()
-        reason = None if served_before(path, fd) else foreign_content(storage, SimhFormat())
+        saved, identity = StateFile(path).load(), ImageIdentity.of_fd(storage.fileno())
+        reason = _stranger(storage, fmt, saved, identity)
         size = storage.size()
         if reason:
             finding = Finding(path, "damage", reason, 0)
             return HealthReport(path, size, NOT_AN_IMAGE, reason, 0, findings=[finding])
         index = ObjectIndex()
-        result = SimhFormat().scan(storage, index)
-        identity = ImageIdentity.of_fd(fd)
+        result = fmt.scan(storage, index)
+        pending = pending_write(saved, identity, storage)
+    ours = result.torn and pending is not None and index.end >= pending
     state = StateFile(path)
-    findings = [_scan_finding(path, result, index, size)]
+    findings = [_scan_finding(path, result, index, size, ours)]
+    if pending is not None and result.problem is None:
+        text = f"a write from offset {pending} did not finish (a crash?): its last file may be cut"
+        findings.append(Finding(path, "note", text, pending))
     findings += _bad_record_findings(path, index)
     findings += _state_findings(state.path, identity, len(index))
     findings += _index_findings(path + INDEX_SUFFIX, identity, index, result)
     findings += _incomplete_findings(path, state, index)
-    verdict = CLEAN if result.problem is None else TORN if result.torn else DAMAGED
+    verdict = CLEAN if result.problem is None else TORN if ours else DAMAGED
     files = summarize(index)
     return HealthReport(
         image=path,
@@ -164,14 +173,25 @@ def verify(path: str) -> HealthReport:
     )
 
 
-def _scan_finding(path: str, result: ScanResult, index: ObjectIndex, size: int) -> Finding:
+def _scan_finding(
+    path: str, result: ScanResult, index: ObjectIndex, size: int, ours: bool
+) -> Finding:
+    """The scan's finding; a record past the end is torn only when a write of ours left it."""
     if result.problem is None:
         text = f"SIMH tape image, {size} bytes, {len(index)} objects, whole"
         if size > index.end:
             text += f"; {size - index.end} bytes after the end-of-medium marker are ignored"
         return Finding(path, "ok", text)
-    level = "torn" if result.torn else "damage"
-    return Finding(path, level, result.problem, result.offset)
+    return Finding(path, "torn" if ours else "damage", result.problem, result.offset)
+
+
+def _stranger(
+    storage: FileStorage, fmt: TapeFormat, saved: SavedState, identity: ImageIdentity
+) -> str | None:
+    """Why the file is no image of ``fmt``, unless it is the very image rmtd last closed."""
+    if known(saved, identity):
+        return None
+    return foreign_content(storage, fmt, pending_write(saved, identity, storage) == 0)
 
 
 def _bad_record_findings(path: str, index: ObjectIndex) -> list[Finding]:
@@ -289,25 +309,33 @@ def last_object(index: ObjectIndex) -> str:
 # -- repair --------------------------------------------------------------------------------
 
 
-def repair(path: str) -> RepairReport:
+def repair(path: str, kind: DeviceKind | None = None) -> RepairReport:
     """Cut a damaged or torn image after its last whole object, keeping a backup of it whole.
+
+    Args:
+        path: the image.
+        kind: what to treat it as (``vmt --force``: SIMH); default: what its name claims.
+            A file whose bytes are no image of that kind is never cut, forced or not.
 
     Raises:
         OSError: EROFS for a write-protected volume or an image that cannot be written,
-            EMEDIUMTYPE for a file that is not a SIMH image, EBUSY when open elsewhere,
-            and the system's errors (the image is untouched unless the backup is complete).
+            EMEDIUMTYPE for a name or a file that is not a tape image, EBUSY when open
+            elsewhere, and the system's errors (the image is untouched unless the backup is
+            complete).
     """
+    fmt = tape_format(kind or kind_by_name(path), path)
     if StateFile(path).load().volume.write_protected:
         raise tape_error(errno.EROFS, f"{path}: volume is write-protected")
     with _opened(path, writable=True) as storage:
         fd = storage.fileno()
-        reason = None if served_before(path, fd) else foreign_content(storage, SimhFormat())
+        saved, identity = StateFile(path).load(), ImageIdentity.of_fd(fd)
+        reason = _stranger(storage, fmt, saved, identity)
         if reason:
             raise tape_error(errno.EMEDIUMTYPE, f"{path}: {reason}; not repaired")
         if write_protected(storage, path):  # the tab may be set before we took the lock
             raise tape_error(errno.EROFS, f"{path}: volume is write-protected")
         index = ObjectIndex()
-        result = SimhFormat().scan(storage, index)
+        result = fmt.scan(storage, index)
         if result.problem is None:
             return RepairReport(path, repaired=False)
         size = storage.size()
@@ -349,6 +377,7 @@ def _backup(fd: int, path: str) -> str:
         name = f"{path}.bak" if n == 0 else f"{path}.bak.{n}"
         try:
             out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            os.fchmod(out, stat.S_IMODE(os.fstat(fd).st_mode))  # restorable as it was
         except FileExistsError:
             continue
         try:
@@ -392,18 +421,7 @@ def _sync_directory(path: str) -> None:
 @contextlib.contextmanager
 def _opened(path: str, writable: bool) -> Iterator[FileStorage]:
     """Open the image as the drive does (regular files only) and hold its one-opener lock."""
-    if not os.path.lexists(path):
-        raise tape_error(errno.ENOENT, f"{path}: no such tape image")
-    if os.path.isdir(path):
-        raise tape_error(errno.EISDIR, f"{path}: is a directory")
-    if not os.path.isfile(path):
-        raise tape_error(errno.EINVAL, f"{path}: not a regular file")
-    if writable and not os.access(path, os.W_OK):
-        raise tape_error(errno.EROFS, f"{path}: image is read-only")
-    try:
-        storage = FileStorage.open(path, writable=writable)
-    except PermissionError:
-        raise tape_error(errno.EROFS, f"{path}: image is read-only") from None
+    storage = open_image_file(path, writable)
     try:
         lock_exclusive(storage.fileno(), path)
         yield storage

@@ -136,13 +136,27 @@ _MAGIC: tuple[tuple[int, bytes, str], ...] = (
 )
 
 
+def recognised_format(storage: Storage) -> str | None:
+    """What well-known format ``storage``'s first bytes carry (tar, cpio, gzip...), if any."""
+    head = bytearray(_SNIFF_BYTES)
+    got = storage.read_into(0, memoryview(head))
+    return _magic(bytes(head[:got]))
+
+
+def _magic(head: bytes) -> str | None:
+    for offset, magic, what in _MAGIC:
+        if head[offset : offset + len(magic)] == magic:
+            return what
+    return None
+
+
 def describe_bytes(head: bytes, size: int) -> str:
     """Say what a file whose first bytes are ``head`` (of ``size`` in all) looks like."""
     if size == 0:
         return "an empty file"
-    for offset, magic, what in _MAGIC:
-        if head[offset : offset + len(magic)] == magic:
-            return what
+    known = _magic(head)
+    if known is not None:
+        return known
     if not head.strip(b"\0"):
         return "zeros"
     if all(32 <= b < 127 or b in b"\t\r\n" for b in head[:4096]):

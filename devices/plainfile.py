@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 
 from devices.errors import tape_error
 from devices.interface import BytesLike, DriveStatus, MtOp
@@ -34,6 +35,9 @@ class PlainFile(StagedWrites):
             self._fd = os.open(path, (flags & allowed) | os.O_CLOEXEC, 0o666)
         except OSError as exc:  # name the file as the client did, not where it lives
             raise tape_error(exc.errno or errno.EIO, f"{self.name}: {exc.strerror}") from None
+        if stat.S_ISDIR(os.fstat(self._fd).st_mode):  # a read-only open of one succeeds
+            os.close(self._fd)
+            raise tape_error(errno.EISDIR, f"{self.name}: is a directory")
         self._writable = flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR)
 
     def fileno(self) -> int:

@@ -85,6 +85,8 @@ class SavedState:
     writing_since: int | None = None
     """Set while an open for writing may have left a record half written: the lowest byte
     offset it wrote at. A record torn at or after it was ours, cut short by a crash."""
+    writing_check: int = 0
+    """CRC-32 of the 4 KiB before ``writing_since`` when it was set (see ``vtape``)."""
 
 
 def _from_dict(cls: Any, data: object) -> Any:
@@ -140,6 +142,7 @@ class StateFile:
             drive=_from_dict(DriveState, data.get("drive")),
             identity=identity,
             writing_since=since if type(since) is int and since >= 0 else None,
+            writing_check=check if type(check := data.get("writing_check")) is int else 0,
         )
 
     def save(self, state: SavedState) -> None:
@@ -149,6 +152,7 @@ class StateFile:
             "drive": dataclasses.asdict(state.drive),
             "identity": dataclasses.astuple(state.identity) if state.identity else None,
             "writing_since": state.writing_since,
+            "writing_check": state.writing_check,
         }
         text = json.dumps(data, indent=1) + "\n"
         write_atomically(self.path, [text.encode()])

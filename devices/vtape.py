@@ -25,6 +25,7 @@ import errno
 import logging
 import os
 import stat
+import zlib
 
 from devices.drive import VirtualTapeDrive
 from devices.errors import tape_error
@@ -34,9 +35,9 @@ from devices.formats.index import INDEX_SUFFIX, ImageIdentity, ObjectIndex, same
 from devices.interface import OpenOptions
 from devices.kinds import (
     DeviceKind,
-    check_tape_content,
     foreign_content,
     kind_by_name,
+    recognised_format,
     tape_format,
 )
 from devices.state import (
@@ -47,7 +48,7 @@ from devices.state import (
     VolumeInfo,
     lock_exclusive,
 )
-from devices.storage import FileStorage
+from devices.storage import FileStorage, Storage
 
 log = logging.getLogger(__name__)
 
@@ -76,14 +77,19 @@ def create_tape_image(
             it is open; the system's errors.
     """
     fmt = tape_format(kind or kind_by_name(path), path)
-    storage = FileStorage.open(path, writable=True, create=True, exclusive=not exist_ok)
+    if exist_ok:  # a directory, FIFO or read-only file is refused as any opener refuses it
+        storage = open_image_file(path, write=True, create=True)
+    else:
+        storage = FileStorage.open(path, writable=True, create=True, exclusive=True)
     try:
         lock_exclusive(storage.fileno(), path)
-        if storage.size():
+        saved = StateFile(path).load()
+        if storage.size() and not known(saved, ImageIdentity.of_fd(storage.fileno())):
             reason = foreign_content(storage, fmt)
             if reason is not None:
                 raise tape_error(errno.EMEDIUMTYPE, f"{path}: {reason}; not replaced")
-            if write_protected(storage, path):
+        if storage.size():
+            if write_protected(storage, path, saved):
                 raise tape_error(errno.EROFS, f"{path}: volume is write-protected; not replaced")
             log.info("%s: replacing an image of %d bytes", path, storage.size())
         storage.truncate(0)
@@ -123,20 +129,25 @@ def open_tape_image(
             (unless ``nonblock``), and the system's errors.
     """
     label = name or path
+    real = os.path.realpath(path)
     try:
         fmt = tape_format(kind or kind_by_name(path), path)
-        storage = _open_storage(path, options)
+        storage = open_image_file(path, options.write, options.create)
     except OSError as exc:
         raise _relabel(exc, path, label) from None
     try:
         lock_exclusive(storage.fileno(), path)
-        opening = _ImageOpen(path, fmt, storage, options)
-        if not accept_foreign and not opening.known:
-            check_tape_content(storage, fmt, path, opening.torn_from == 0)
+        # Side files live beside the image itself, not beside a symlink to it.
+        opening = _ImageOpen(real, fmt, storage, options)
+        if not opening.known:
+            reason = foreign_content(storage, fmt, opening.torn_from == 0)
+            if reason is not None and not accept_foreign:
+                raise tape_error(errno.EMEDIUMTYPE, f"{path}: {reason}")
+            opening.foreign = reason is not None
         drive = opening.drive()
     except OSError as exc:
         storage.close()
-        raise _relabel(exc, path, label) from None
+        raise _relabel(_relabel(exc, real, label), path, label) from None
     except BaseException:
         storage.close()
         raise
@@ -151,23 +162,27 @@ def _relabel(exc: OSError, path: str, label: str) -> OSError:
     return OSError(exc.errno, exc.strerror.replace(path, label))
 
 
-def _open_storage(path: str, options: OpenOptions) -> FileStorage:
-    """Open the image file: read-write only for a write open (or to create it).
+def open_image_file(path: str, write: bool, create: bool = False) -> FileStorage:
+    """Open an image file as every opener must: a regular file, read-write only to write.
 
     A read-only open never modifies the image, not even to cut a torn tail: that waits for
-    the next open for writing.
+    the next open for writing. A read-only file refuses a write open (EROFS).
+
+    Raises:
+        OSError: ENOENT (unless ``create``), EISDIR, EINVAL for what is not a regular file,
+            EROFS, and the system's errors.
     """
     exists = os.path.exists(path)
-    if not exists and not options.create:
+    if not exists and not create:
         raise tape_error(errno.ENOENT, f"{path}: no such tape image")
     if exists and os.path.isdir(path):
         raise tape_error(errno.EISDIR, f"{path}: is a directory")
     if exists and not os.path.isfile(path):  # a FIFO would block, a device has no side files
         raise tape_error(errno.EINVAL, f"{path}: not a regular file")
-    if not (options.write or not exists):
+    if not (write or not exists):
         return FileStorage.open(path, writable=False)
     try:
-        storage = FileStorage.open(path, writable=True, create=options.create)
+        storage = FileStorage.open(path, writable=True, create=create)
     except PermissionError:
         if exists:
             raise tape_error(errno.EROFS, f"{path}: image is read-only") from None
@@ -178,12 +193,14 @@ def _open_storage(path: str, options: OpenOptions) -> FileStorage:
     return storage
 
 
-def write_protected(storage: FileStorage, path: str) -> bool:
+def write_protected(storage: FileStorage, path: str, saved: SavedState | None = None) -> bool:
     """Whether the volume at ``path`` (open as ``storage``) is write-protected.
 
-    The one rule: the protect tab in its state file (``vmt protect``), or a read-only file.
+    The one rule: the protect tab in its state file (``vmt protect``; ``saved`` if already
+    read), or a read-only file.
     """
-    return StateFile(path).load().volume.write_protected or _file_protected(storage, path)
+    state = saved if saved is not None else StateFile(path).load()
+    return state.volume.write_protected or _file_protected(storage, path)
 
 
 def _file_protected(storage: FileStorage, path: str) -> bool:
@@ -209,6 +226,8 @@ class _ImageOpen:
         self.state_file = StateFile(path)
         self.saved = self.state_file.load()
         self.identity = ImageIdentity.of_fd(storage.fileno())
+        self.foreign = False
+        """Served under ``accept_foreign`` though its bytes are no image: no side files."""
         self._journaled = False
 
     def drive(self) -> VirtualTapeDrive:
@@ -222,7 +241,7 @@ class _ImageOpen:
                 block_size=saved.drive.block_size,
                 compression=saved.drive.compression,
             )
-        protected = saved.volume.write_protected or _file_protected(self.storage, self.path)
+        protected = write_protected(self.storage, self.path, saved)
         if options.write and (protected or options.write_protect):
             raise tape_error(errno.EROFS, f"{self.path}: volume is write-protected")
         if not saved.drive.loaded and not options.nonblock:
@@ -239,34 +258,27 @@ class _ImageOpen:
 
     @property
     def known(self) -> bool:
-        """Whether the state beside the image was written for this very file (inode, device).
-
-        Such a file has been served as a tape before: if its bytes no longer look like an
-        image, it is a damaged image (reported where a read reaches the damage), not a
-        foreign file.
-        """
-        return _known(self.saved, self.identity)
+        """Whether this file is, byte for byte, the image rmtd last closed (see :func:`known`)."""
+        return known(self.saved, self.identity)
 
     @property
     def torn_from(self) -> int | None:
-        """Where an unfinished write of ours to *this* file began, if the state says so.
-
-        The mark counts only while it names this file (inode and device): a file renamed
-        over the image since is a new medium whose tail is nobody's torn write.
-        """
-        return self.saved.writing_since if self.known else None
+        """Where an unfinished write of ours to this file began (see :func:`pending_write`)."""
+        return pending_write(self.saved, self.identity, self.storage)
 
     def journal(self, drive: VirtualTapeDrive, offset: int) -> None:
         """Record, before the image changes at ``offset``, that a write is in progress."""
+        if self.foreign:
+            return  # a forced stranger gets no side files, so nothing may cut it later
         since = self.saved.writing_since
         self.saved.writing_since = offset if since is None else min(since, offset)
         self.saved.identity = ImageIdentity.of_fd(self.storage.fileno())
+        self.saved.writing_check = _fingerprint(self.storage, self.saved.writing_since)
         self._journaled = True
         if same_file(self.path, self.storage.fileno()):
-            state = SavedState(
-                drive.volume, drive.state, self.saved.identity, self.saved.writing_since
+            self.state_file.save(
+                dataclasses.replace(self.saved, volume=drive.volume, drive=drive.state)
             )
-            self.state_file.save(state)
 
     def close(self, drive: VirtualTapeDrive) -> None:
         """Save the index and the drive's state beside the image, if it is still there."""
@@ -283,6 +295,9 @@ class _ImageOpen:
 
     def _save(self, drive: VirtualTapeDrive) -> None:
         fd = self.storage.fileno()
+        if self.foreign:
+            log.info("%s: not an image; no drive state or index kept beside it", self.path)
+            return
         if not same_file(self.path, fd):
             log.warning(
                 "%s: the name now leads to another file; the state and index of the image "
@@ -303,9 +318,13 @@ class _ImageOpen:
             except OSError as exc:
                 log.info("%s: index not saved (%s); it will be rebuilt", self.path, exc.strerror)
         # A read-only open keeps the mark of an unfinished write: only a writer may cut.
-        since = None if self.storage.writable else self.saved.writing_since
+        state = SavedState(drive.volume, drive.state, identity)
+        if not self.storage.writable and self.saved.writing_since is not None:
+            state = dataclasses.replace(
+                self.saved, volume=drive.volume, drive=drive.state, identity=self.saved.identity
+            )
         try:
-            self.state_file.save(SavedState(drive.volume, drive.state, identity, since))
+            self.state_file.save(state)
         except OSError as exc:
             if self.options.write:
                 raise
@@ -313,17 +332,46 @@ class _ImageOpen:
             log.warning("%s: drive state not saved (%s)", self.path, exc.strerror)
 
 
-def served_before(path: str, fd: int) -> bool:
-    """Whether the file open on ``fd`` has been served as a tape image at ``path`` before.
+def known(saved: SavedState, identity: ImageIdentity) -> bool:
+    """Whether a file is, byte for byte, the image rmtd last closed cleanly.
 
-    The state beside it was written for this very file (inode and device): if its bytes no
-    longer look like an image, it is a damaged image, not a foreign file.
+    Its state names its full identity (size, times, inode, device) and no write is pending.
+    Such a file was proven an image when it was written: if its bytes no longer look like
+    one, it is a damaged image (reported where a read reaches the damage), not a stranger.
+    Any other change since (a copy over it in place, an edit) makes it a stranger again,
+    whose bytes must prove what they are.
     """
-    return _known(StateFile(path).load(), ImageIdentity.of_fd(fd))
+    return saved.writing_since is None and saved.identity == identity
 
 
-def _known(saved: SavedState, identity: ImageIdentity) -> bool:
-    return saved.identity is not None and _same_inode(saved.identity, identity)
+def pending_write(saved: SavedState, identity: ImageIdentity, storage: Storage) -> int | None:
+    """Where an unfinished write of ours to this very file began, or ``None``.
+
+    The state's mark counts only while it names this file (inode and device), the bytes
+    before the mark are still those the writer saw (a fingerprint of the 4 KiB before it),
+    and, for a write that began at the very start, nothing else recognises the bytes (a tar
+    archive copied over a blank tape is not a torn first record). Only then may a record
+    running past the end be cut as a crash's torn write.
+    """
+    since = saved.writing_since
+    if since is None or saved.identity is None or not _same_inode(saved.identity, identity):
+        return None
+    if _fingerprint(storage, since) != saved.writing_check:
+        return None
+    if since == 0 and recognised_format(storage) is not None:
+        return None
+    return since
+
+
+def _fingerprint(storage: Storage, offset: int) -> int:
+    """CRC-32 of the (up to) 4 KiB before ``offset``: what a writer starting there saw."""
+    start = max(0, offset - _FINGERPRINT)
+    head = bytearray(offset - start)
+    got = storage.read_into(start, memoryview(head))
+    return zlib.crc32(head[:got])
+
+
+_FINGERPRINT = 4096
 
 
 def _same_inode(a: ImageIdentity, b: ImageIdentity) -> bool:

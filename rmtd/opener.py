@@ -33,6 +33,7 @@ from devices.errors import tape_error
 from devices.interface import DEFAULT_MAX_FILEMARKS, MtOp, OpenOptions, TapeDevice
 from devices.kinds import DeviceKind, kind_by_name
 from devices.plainfile import PlainFile
+from devices.state import STATE_SUFFIX
 from devices.stream import StreamingTape
 from devices.vtape import open_tape_image
 from rmtd.devspec import Qualifiers, parse_device_spec
@@ -107,9 +108,10 @@ class DeviceOpener:
         if drive is not None and self.drives is not None:
             return self._open_named(self.drives, drive, name, flags)
         path = self.config.paths.resolve(spec.name)
-        kind = DeviceKind.SIMH if force_tape else kind_by_name(spec.name, spec.qualifiers.cd)
+        kind = DeviceKind.SIMH if force_tape else _kind_of(spec.name, path, spec.qualifiers.cd)
         if kind is DeviceKind.PLAIN:
-            self._check_write(spec.name, flags, spec.qualifiers)
+            if self._check_write(spec.name, flags, spec.qualifiers):
+                _refuse_tape_as_plain(spec.name, path)
             return PlainFile(path, flags, spec.name)
         return self._open_volume(path, spec.name, kind, (flags, spec.qualifiers), force_tape)
 
@@ -250,6 +252,40 @@ class DeviceOpener:
             store.release(drive, image, reshelve=reshelve)
 
         return NamedDriveDevice(device, held, release, how[1])
+
+
+def _kind_of(name: str, path: str, cd: bool) -> DeviceKind:
+    """The kind ``name`` claims, which the file it leads to must claim too.
+
+    A symlink ``z.tar -> vol.tap`` would otherwise let a client write a tape image as a
+    plain file, past its lock and its write protection.
+
+    Raises:
+        OSError: EMEDIUMTYPE when the name and the file it leads to claim different kinds.
+    """
+    claimed = kind_by_name(name, cd)
+    real = os.path.realpath(path)
+    target = kind_by_name(real, cd)
+    if target is not claimed and os.path.lexists(path):
+        raise tape_error(
+            errno.EMEDIUMTYPE,
+            f"{name}: leads to {os.path.basename(real)}, {target.value}, not {claimed.value}",
+        )
+    return claimed
+
+
+def _refuse_tape_as_plain(name: str, path: str) -> None:
+    """Refuse to write as a plain file what has been served as a tape (its state is beside it).
+
+    Raises:
+        OSError: EMEDIUMTYPE, naming the state file's evidence.
+    """
+    if os.path.exists(os.path.realpath(path) + STATE_SUFFIX):
+        raise tape_error(
+            errno.EMEDIUMTYPE,
+            f"{name}: a tape image (its drive state is kept beside it): not written as a "
+            "plain file; give it a tape image name (*.tap)",
+        )
 
 
 def _ask_operator(store: DriveStore, drive: DriveConfig, comment: str | None) -> OperatorRequest:

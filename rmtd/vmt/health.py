@@ -13,7 +13,7 @@ import sys
 import click
 
 from devices.health import CLEAN, NOT_AN_IMAGE, TORN, Finding, HealthReport, repair, verify
-from rmtd.vmt.app import EXIT_ERROR, emit, errors_exit, main
+from rmtd.vmt.app import EXIT_ERROR, emit, errors_exit, image_kind, main
 
 
 @main.command("verify")
@@ -25,7 +25,7 @@ def verify_command(image: str, as_json: bool) -> None:
     Changes nothing. A stale index is not damage: the next open rebuilds it.
     """
     with errors_exit(image):
-        report = verify(image)
+        report = verify(image, image_kind(image))
     if as_json:
         emit(json.dumps(report.as_dict(), indent=2))
     else:
@@ -70,7 +70,7 @@ def repair_command(image: str) -> None:
     cut, and the index beside it is removed. A clean image is left alone.
     """
     with errors_exit(image):
-        report = repair(image)
+        report = repair(image, image_kind(image))
     if not report.repaired:
         emit(f"{image}: nothing to repair")
         return

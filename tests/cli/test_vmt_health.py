@@ -16,6 +16,7 @@ from click.testing import CliRunner, Result
 from devices.formats.index import INDEX_SUFFIX
 from devices.state import STATE_SUFFIX, StateFile
 from rmtd.vmt import main
+from tests.crashes import crash_mark
 
 VMT = [sys.executable, "-c", "from rmtd.vmt import main; main()"]
 
@@ -91,14 +92,20 @@ def test_verify_names_the_first_bad_offset_and_exits_1(tape: Path, how: str) -> 
     result = vmt("verify", str(tape))
     assert result.exit_code == 1
     verdict = result.output.splitlines()[-1]
-    if how == "truncate":
-        assert verdict.startswith(f"{tape}: TORN TAIL at offset {end} ")
-        assert "vmt repair, or the next open for writing, cuts it" in verdict
-    else:
-        assert verdict.startswith(f"{tape}: DAMAGED at offset {end}: ")
+    assert verdict.startswith(f"{tape}: DAMAGED at offset {end}: ")  # no write of ours was cut
     doc = json.loads(vmt("verify", "--json", str(tape)).output)
     assert doc["offset"] == end and doc["clean"] is False
-    assert doc["verdict"] == ("torn" if how == "truncate" else "damaged")
+    assert doc["verdict"] == "damaged"
+
+
+def test_verify_calls_a_tail_torn_only_when_a_write_of_ours_left_it(tape: Path) -> None:
+    end = damage(tape, "truncate")
+    crash_mark(tape, end)
+    result = vmt("verify", str(tape))
+    assert result.exit_code == 1
+    verdict = result.output.splitlines()[-1]
+    assert verdict.startswith(f"{tape}: TORN TAIL at offset {end} ")
+    assert "vmt repair, or the next open for writing, cuts it" in verdict
 
 
 def test_verify_a_stale_index_is_not_damage(tape: Path) -> None:
@@ -124,8 +131,14 @@ def test_verify_a_tar_archive_says_what_it_is(tmp_path: Path) -> None:
         tar.add(tmp_path / "f", arcname="f")
     result = vmt("verify", str(archive))
     assert result.exit_code == 1
+    assert "not a tape image (those are named *.tap)" in result.output
+    assert "a tar archive" in result.output
+    renamed = tmp_path / "x.tap"
+    archive.rename(renamed)
+    result = vmt("verify", str(renamed))
+    assert result.exit_code == 1
     last = result.output.splitlines()[-1]
-    assert last.startswith(f"{archive}: NOT A TAPE IMAGE: not a SIMH tape image (")
+    assert last.startswith(f"{renamed}: NOT A TAPE IMAGE: not a SIMH tape image (")
     assert last.endswith("); it looks like a tar archive")
 
 
@@ -170,8 +183,12 @@ def test_repair_refusals_are_one_line_exit_1(tape: Path, tmp_path: Path) -> None
     text.write_text("just some notes\n" * 10)
     result = run("repair", str(text))
     assert result.returncode == 1 and result.stderr.count("\n") == 1
-    assert "not a SIMH tape image (" in result.stderr
-    assert "it looks like text; not repaired" in result.stderr
+    assert "not a tape image (those are named *.tap)" in result.stderr
+    assert "holding text" in result.stderr
+    forced = run("--force", "repair", str(text))  # forced or not, a stranger is never cut
+    assert forced.returncode == 1 and forced.stderr.count("\n") == 1
+    assert "it looks like text; not repaired" in forced.stderr
+    assert text.read_text() == "just some notes\n" * 10
     for missing in (tmp_path / "none.tap", tmp_path):
         result = run("repair", str(missing))
         assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr

@@ -21,6 +21,7 @@ from devices.state import STATE_SUFFIX, SavedState, StateFile, VolumeInfo
 from devices.storage import FileStorage
 from devices.tapemap import summarize
 from devices.vtape import create_tape_image, open_tape_image
+from tests.crashes import crash_mark
 
 
 def rec(data: bytes) -> bytes:
@@ -71,6 +72,8 @@ def test_length_words_that_differ_are_damage_at_their_offset(tmp_path: Path) -> 
 
 def test_a_record_cut_short_at_the_end_is_a_torn_tail(tmp_path: Path) -> None:
     path = image(tmp_path, GOOD[:-10])
+    assert verify(path).verdict == DAMAGED  # no write of ours was cut short
+    crash_mark(path, 222)
     report = verify(path)
     assert report.verdict == TORN and report.offset == 222
     assert report.where == "the filemark ending file 0"
@@ -78,6 +81,8 @@ def test_a_record_cut_short_at_the_end_is_a_torn_tail(tmp_path: Path) -> None:
 
 def test_a_partial_control_word_is_torn(tmp_path: Path) -> None:
     path = image(tmp_path, GOOD + b"\x00\x00")
+    assert verify(path).verdict == DAMAGED
+    crash_mark(path, len(GOOD))
     report = verify(path)
     assert (report.verdict, report.offset) == (TORN, len(GOOD))
 
@@ -92,7 +97,7 @@ def test_garbage_after_the_data_is_damage(tmp_path: Path) -> None:
 def test_a_tar_archive_is_not_an_image(tmp_path: Path) -> None:
     member = tmp_path / "member.txt"
     member.write_text("hello\n")
-    archive = tmp_path / "a.tar"
+    archive = tmp_path / "a.tap"
     with tarfile.open(archive, "w", format=tarfile.USTAR_FORMAT) as tar:
         tar.add(member, arcname="abc")  # a 3-letter name: the first word is a 24-bit "length"
     report = verify(str(archive))
@@ -193,7 +198,8 @@ def test_an_index_that_lies_about_the_image_is_damage(tmp_path: Path) -> None:
 
 
 def test_verify_refuses_what_is_not_a_regular_file_and_an_image_in_use(tmp_path: Path) -> None:
-    for target, code in ((tmp_path, errno.EISDIR), (tmp_path / "none.tap", errno.ENOENT)):
+    (tmp_path / "d.tap").mkdir()
+    for target, code in ((tmp_path / "d.tap", errno.EISDIR), (tmp_path / "none.tap", errno.ENOENT)):
         with pytest.raises(OSError) as failed:
             verify(str(target))
         assert failed.value.errno == code

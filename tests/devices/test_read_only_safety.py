@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from devices.interface import MtOp, OpenOptions
-from devices.state import StateFile
 from devices.vtape import open_tape_image
+from tests.crashes import crash_mark
 from tests.simh_codec import word
 
 VECTORS = Path(__file__).parent.parent / "vectors"
@@ -53,10 +53,7 @@ def test_torn_tail_is_kept_by_a_read_only_open_and_cut_by_a_write_open(tmp_path:
     path.write_bytes(torn)
     assert read_all(str(path), OpenOptions(write=True)) == [b"HELLO", errno.EIO]
     assert path.read_bytes() == torn  # no write of ours was cut short: damage, kept
-    state = StateFile(str(path))
-    saved = state.load()
-    saved.writing_since = 0  # as an open for writing that a crash ended leaves it
-    state.save(saved)
+    crash_mark(path, 0)  # as an open for writing that a crash ended leaves it
     assert read_all(str(path), OpenOptions()) == [b"HELLO", errno.EIO]
     assert path.read_bytes() == torn
     assert read_all(str(path), OpenOptions(write=True)) == [b"HELLO", errno.EIO]

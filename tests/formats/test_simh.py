@@ -9,7 +9,6 @@ Images are compared with the test vectors and with the reference codec of
 from __future__ import annotations
 
 import errno
-import os
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -20,12 +19,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devices.drive import VirtualTapeDrive
-from devices.formats.index import ImageIdentity, ObjectIndex
+from devices.formats.index import ObjectIndex
 from devices.formats.simh import SimhFormat
 from devices.interface import MAX_RECORD, GeneralStatus, MtOp, OpenOptions
 from devices.state import SavedState, StateFile, VolumeInfo
 from devices.storage import FileStorage
 from devices.vtape import create_tape_image, open_tape_image
+from tests.crashes import crash_mark
 from tests.simh_codec import (
     END_OF_MEDIUM,
     GAP,
@@ -240,10 +240,7 @@ def test_writing_at_an_eom_marker_that_ends_the_file_replaces_it(
 
 def test_torn_tail_is_cut_on_a_writable_open(vector: Vector, encode: Encoder) -> None:
     path = vector("trunc.tap")
-    # A write of ours to this very file, cut short by a crash:
-    StateFile(path).save(
-        SavedState(identity=ImageIdentity.of_stat(os.stat(path)), writing_since=14)
-    )
+    crash_mark(path, 14)  # a write of ours to this very file, cut short by a crash
     drive = open_tape_image(path, OpenOptions(write=True))
     assert Path(path).stat().st_size == 14
     assert reads(drive, 2) == [b"HELLO", "EIO"]

@@ -75,17 +75,20 @@ class Shape:
 
 
 def served(image: Path) -> bool:
-    """Whether the state beside ``image`` was written for this very file (inode, device).
+    """Whether ``image`` is, byte for byte, the image rmtd last closed cleanly.
 
-    Such a file has been served as a tape: damage at its start makes it a damaged image,
-    not a stranger to refuse.
+    Its state names its whole identity (size, mtime, inode, ctime, device) and no write is
+    pending. Such a file is a damaged image when its bytes break; any other is a stranger
+    whose bytes must prove what they are.
     """
     try:
-        ident = json.loads(Path(f"{image}.rmtd").read_text())["identity"]
-    except (OSError, ValueError, KeyError):
+        saved = json.loads(Path(f"{image}.rmtd").read_text())
+        ident, pending = saved["identity"], saved.get("writing_since")
+    except (OSError, ValueError, KeyError, AttributeError):
         return False
     st = os.stat(image)
-    return isinstance(ident, list) and len(ident) == 5 and ident[2:5:2] == [st.st_ino, st.st_dev]
+    whole = [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, st.st_dev]
+    return pending is None and ident == whole
 
 
 def shape(data: bytes, known: bool = False) -> Shape:

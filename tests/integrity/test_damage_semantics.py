@@ -21,8 +21,9 @@ import pytest
 from devices.drive import VirtualTapeDrive
 from devices.formats.index import INDEX_SUFFIX
 from devices.interface import GeneralStatus, MtOp, OpenOptions
-from devices.state import STATE_SUFFIX, SavedState, StateFile
+from devices.state import STATE_SUFFIX, StateFile
 from devices.vtape import open_tape_image
+from tests.crashes import crash_mark
 from tests.integrity.helpers import make_tar, rmtd_command, tar_remote, vmt, vmt_remote
 from tests.simh_codec import encode, record, word
 
@@ -144,7 +145,7 @@ def test_our_torn_tail_is_kept_by_read_only_opens_and_cut_by_a_write_open(
 ) -> None:
     image = tmp_path / "t.tap"
     image.write_bytes(TORN)
-    StateFile(str(image)).save(SavedState(writing_since=len(VALID)))  # our writer crashed
+    crash_mark(image, len(VALID))  # our writer crashed
     caplog.set_level(logging.INFO)
     for args in (("ls", "t.tap"), ("-f", "t.tap", "eod"), ("-f", "t.tap", "status")):
         vmt(tmp_path, *args)
@@ -166,7 +167,8 @@ def test_a_torn_tail_not_of_ours_is_damage_never_cut(
 ) -> None:
     image = tmp_path / "t.tap"
     image.write_bytes(TORN)
-    StateFile(str(image)).save(SavedState(writing_since=since))
+    if since is not None:
+        crash_mark(image, since)
     caplog.set_level(logging.INFO)
     drive = open_tape_image(str(image), OpenOptions(write=True))
     try:

@@ -1,0 +1,138 @@
+"""What proves a file is ours: crash marks, forced opens, symlinks, names that lie.
+
+Each case is a way a reviewer found to make rmtd or vmt write, cut or misjudge a file on the
+strength of a name or a stale mark; each must now keep the file intact and say why.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from devices.interface import OpenOptions
+from devices.state import StateFile
+from devices.vtape import open_tape_image
+from tests.crashes import crash_mark
+from tests.integrity.helpers import (
+    make_tar,
+    one_line,
+    rmtd_command,
+    side_files,
+    tar_remote,
+    vmt,
+    vmt_remote,
+)
+
+
+def test_a_crash_mark_is_not_honoured_for_bytes_copied_over_the_image(tmp_path: Path) -> None:
+    image = tmp_path / "t.tap"
+    assert vmt(tmp_path, "new", "t.tap").returncode == 0
+    assert vmt(tmp_path, "write", "t.tap", str(make_tar(tmp_path))).returncode == 0
+    crash_mark(image, 0)  # a writer of ours died here...
+    short = make_tar(tmp_path, "b.tar", member="abc")  # first word: a record past the end
+    shutil.copyfile(short, image)  # ...then a tar archive was copied over it, in place
+    before = image.read_bytes()
+    assert "tar archive" in one_line(vmt(tmp_path, "-f", "t.tap", "weof"))
+    assert vmt(tmp_path, "repair", "t.tap").returncode == 1
+    assert image.read_bytes() == before
+
+
+def test_a_crash_mark_is_not_honoured_when_the_bytes_before_it_changed(tmp_path: Path) -> None:
+    image = tmp_path / "t.tap"
+    assert vmt(tmp_path, "new", "t.tap").returncode == 0
+    assert vmt(tmp_path, "write", "t.tap", str(make_tar(tmp_path))).returncode == 0
+    end = image.stat().st_size
+    crash_mark(image, end)
+    with image.open("r+b") as out:  # someone rewrote a byte just before the mark, in place
+        out.seek(end - 100)
+        out.write(b"#")
+        out.seek(0, os.SEEK_END)
+        out.write((1000).to_bytes(4, "little") + b"torn")
+    before = image.read_bytes()
+    drive = open_tape_image(str(image), OpenOptions(write=True))
+    drive.close()
+    assert image.read_bytes() == before  # reported as damage, not cut as our torn write
+
+
+def test_a_forced_look_at_a_stranger_leaves_no_side_files_and_repair_never_cuts_it(
+    tmp_path: Path,
+) -> None:
+    archive = make_tar(tmp_path, "e.tar")
+    before = archive.read_bytes()
+    status = vmt(tmp_path, "--force", "-f", "e.tar", "status")
+    assert status.returncode == 0, status.stderr
+    assert side_files(archive) == []
+    assert "not a tape image" in one_line(vmt(tmp_path, "repair", "e.tar"))
+    assert "not repaired" in one_line(vmt(tmp_path, "--force", "repair", "e.tar"))
+    assert archive.read_bytes() == before
+    assert not Path(f"{archive}.bak").exists()
+
+
+def test_a_plain_name_leading_to_an_image_is_refused(tmp_path: Path) -> None:
+    served = tmp_path / "served"
+    served.mkdir()
+    assert vmt(served, "new", "k.tap").returncode == 0
+    assert vmt(served, "write", "k.tap", str(make_tar(tmp_path))).returncode == 0
+    image = served / "k.tap"
+    before = image.read_bytes()
+    (served / "z.tar").symlink_to("k.tap")
+    said = vmt_remote(tmp_path, rmtd_command(served), "localhost:z.tar", "status")
+    assert "z.tar: leads to k.tap, a SIMH tape image, not a plain file" in said.stderr
+    (tmp_path / "abc").write_text("x\n")
+    done = tar_remote(tmp_path, rmtd_command(served), "-cf", "localhost:z.tar", "abc")
+    assert done.returncode != 0
+    assert "Wrong medium type" in done.stderr  # EMEDIUMTYPE
+    assert image.read_bytes() == before
+
+
+def test_a_served_image_under_a_plain_name_is_not_overwritten_as_a_file(tmp_path: Path) -> None:
+    served = tmp_path / "served"
+    served.mkdir()
+    assert vmt(served, "new", "k.tap").returncode == 0
+    assert vmt(served, "write", "k.tap", str(make_tar(tmp_path))).returncode == 0
+    os.rename(served / "k.tap", served / "vol.img")
+    os.rename(served / "k.tap.rmtd", served / "vol.img.rmtd")
+    before = (served / "vol.img").read_bytes()
+    (tmp_path / "abc").write_text("x\n")
+    done = tar_remote(tmp_path, rmtd_command(served), "-cf", "localhost:vol.img", "abc")
+    assert done.returncode != 0
+    assert "Wrong medium type" in done.stderr  # EMEDIUMTYPE
+    assert (served / "vol.img").read_bytes() == before
+    listed = tar_remote(tmp_path, rmtd_command(served), "-tf", "localhost:vol.img")
+    assert listed.returncode != 0  # read as a plain file it is no tar archive, but intact
+    assert (served / "vol.img").read_bytes() == before
+
+
+def test_a_symlinked_image_keeps_its_position_and_side_files(tmp_path: Path) -> None:
+    assert vmt(tmp_path, "new", "r.tap").returncode == 0
+    for name in ("a.tar", "b.tar"):
+        assert vmt(tmp_path, "write", "r.tap", str(make_tar(tmp_path, name))).returncode == 0
+    (tmp_path / "l.tap").symlink_to("r.tap")
+    assert vmt(tmp_path, "-f", "l.tap", "rewind").returncode == 0
+    moved = vmt(tmp_path, "-f", "l.tap", "fsf", "1")
+    assert moved.returncode == 0 and moved.stderr == "", moved.stderr
+    status = vmt(tmp_path, "-f", "l.tap", "status")
+    assert "File number=1, block number=0" in status.stdout
+    assert StateFile(str(tmp_path / "r.tap")).load().drive.fileno == 1
+    assert not Path(f"{tmp_path / 'l.tap'}.rmtd").exists()
+
+
+def test_a_directory_is_named_as_one(tmp_path: Path) -> None:
+    (tmp_path / "somedir").mkdir()
+    assert "is a directory" in one_line(vmt(tmp_path, "-f", "somedir", "status"))
+    (tmp_path / "served" / "d").mkdir(parents=True)
+    done = vmt_remote(tmp_path, rmtd_command(tmp_path / "served"), "localhost:d", "status")
+    assert done.returncode == 1
+    assert "d: is a directory" in done.stderr
+    listing = subprocess.run(
+        ["tar", "-tf", "localhost:d", "--rsh-command=" + str(Path("tests/e2e/fakersh"))],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).parents[2],
+        env={**os.environ, "SERVER": rmtd_command(tmp_path / "served")},
+        timeout=60,
+    )
+    assert listing.returncode != 0 and "is a directory" in listing.stderr.lower()
