@@ -396,14 +396,20 @@ class VirtualTapeDrive(Positioner):
         if marks and marks[-1] >= position:
             self.volume.incomplete = [m for m in marks if m < position]
 
-    def mark_file_incomplete(self) -> None:
-        """Record that the tape file the position is in was not finished by its writer.
+    def mark_last_file_incomplete(self) -> None:
+        """Mark the last tape file incomplete unless a filemark closes it (its writer died)."""
+        index = self.image.index
+        if len(index) and not index.is_filemark(len(index) - 1):
+            self.mark_file_incomplete(len(index))
+
+    def mark_file_incomplete(self, position: int | None = None) -> None:
+        """Record that the tape file at ``position`` (default: the drive's) is unfinished.
 
         Its first object is the one after the last filemark before the position (or object 0);
         ``vmt ls`` then lists the file as incomplete. Marks are kept in the volume's state.
         """
         marks = self.image.index.marks
-        before = bisect_left(marks, self.state.position)
+        before = bisect_left(marks, self.state.position if position is None else position)
         first = marks[before - 1] + 1 if before else 0
         if first not in self.volume.incomplete:
             self.volume.incomplete = sorted([*self.volume.incomplete, first])

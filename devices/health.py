@@ -87,7 +87,8 @@ class HealthReport:
     @property
     def clean(self) -> bool:
         """The image is whole and no side file is wrong."""
-        return self.verdict == CLEAN and not any(f.level == "damage" for f in self.findings)
+        bad = ("damage", "unfinished")
+        return self.verdict == CLEAN and not any(f.level in bad for f in self.findings)
 
     def as_dict(self) -> dict[str, object]:
         """The report as a JSON-ready dictionary."""
@@ -151,8 +152,11 @@ def verify(path: str, kind: DeviceKind | None = None) -> HealthReport:
     state = StateFile(path)
     findings = [_scan_finding(path, result, index, size, ours)]
     if pending is not None and result.problem is None:
-        text = f"a write from offset {pending} did not finish (a crash?): its last file may be cut"
-        findings.append(Finding(path, "note", text, pending))
+        text = (
+            f"a write from offset {pending} never finished (a crash): its last tape file may "
+            "be cut short; the next open for writing marks it incomplete"
+        )
+        findings.append(Finding(path, "unfinished", text, pending))
     findings += _bad_record_findings(path, index)
     findings += _state_findings(state.path, identity, len(index))
     findings += _index_findings(path + INDEX_SUFFIX, identity, index, result)

@@ -254,6 +254,8 @@ class _ImageOpen:
             options = dataclasses.replace(options, write_protect=True)
         drive = VirtualTapeDrive(image, self.path, saved.drive, saved.volume, options, self.close)
         image.set_first_write_hook(lambda offset: self.journal(drive, offset))
+        if self.storage.writable and self.torn_from is not None:
+            drive.mark_last_file_incomplete()  # its writer died before closing it
         return drive
 
     @property

@@ -56,6 +56,8 @@ def _verdict(report: HealthReport) -> str:
             f"{report.where}; vmt repair cuts the rest, keeping a backup"
         )
     summary = f"{report.files} tape files, {report.records} records"
+    if any(f.level == "unfinished" for f in report.findings):
+        return f"{name}: UNFINISHED: image whole ({summary}), but its writer died (see above)"
     if not report.clean:
         return f"{name}: image whole ({summary}), but a side file is damaged (see above)"
     return f"{name}: OK: {summary}"

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from devices.interface import OpenOptions
+from devices.interface import MtOp, OpenOptions
 from devices.state import StateFile
 from devices.vtape import open_tape_image
 from tests.crashes import crash_mark
@@ -136,3 +136,24 @@ def test_a_directory_is_named_as_one(tmp_path: Path) -> None:
         timeout=60,
     )
     assert listing.returncode != 0 and "is a directory" in listing.stderr.lower()
+
+
+def test_a_writer_killed_between_records_leaves_an_unfinished_then_incomplete_file(
+    tmp_path: Path,
+) -> None:
+    image = tmp_path / "t.tap"
+    assert vmt(tmp_path, "new", "t.tap").returncode == 0
+    assert vmt(tmp_path, "write", "t.tap", str(make_tar(tmp_path))).returncode == 0
+    drive = open_tape_image(str(image), OpenOptions(write=True))
+    drive.ioctl(MtOp.MTEOM, 1)
+    drive.write(b"half of a tape file")
+    drive.image.storage.close()  # killed: no closing filemark, no clean close
+    verified = vmt(tmp_path, "verify", "t.tap")
+    assert verified.returncode == 1
+    assert "UNFINISHED" in verified.stdout.splitlines()[-1]
+    assert "never finished" in verified.stdout
+    appended = vmt(tmp_path, "write", "t.tap", str(make_tar(tmp_path, "b.tar")))
+    assert appended.returncode == 0, appended.stderr
+    listing = vmt(tmp_path, "ls", "t.tap").stdout.splitlines()
+    assert "(incomplete)" in listing[1] and "(incomplete)" not in listing[0] + listing[2]
+    assert vmt(tmp_path, "verify", "t.tap").returncode == 0
