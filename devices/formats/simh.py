@@ -21,6 +21,7 @@ from construct import BitsInteger, BitStruct, ByteSwapped, Nibble
 
 from devices.formats.base import ScanResult
 from devices.formats.index import FILEMARK, ObjectIndex
+from devices.interface import MAX_RECORD
 from devices.storage import Storage
 
 CONTROL_WORD = ByteSwapped(BitStruct("cls" / Nibble, "value" / BitsInteger(28)))
@@ -30,7 +31,7 @@ TAPE_MARK = 0x00000000
 END_OF_MEDIUM = 0xFFFFFFFF
 ERASE_GAP = 0xFFFFFFFE
 HALF_GAP = 0xFFFEFFFF
-MAX_STANDARD_LENGTH = 0x00FFFFFF
+MAX_STANDARD_LENGTH = MAX_RECORD
 """Largest record length of the standard format (24 bits); also what we write at most."""
 
 CLASS_GOOD = 0x0
