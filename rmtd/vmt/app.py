@@ -307,11 +307,13 @@ def image_kind(image: str) -> DeviceKind:
         return DeviceKind.SIMH
     kind = kind_by_name(image)
     if not kind.is_tape_image:
-        held = "" if not os.path.lexists(image) else f" holding {describe_content(image)}"
+        if os.path.isdir(image):
+            raise OSError(errno.EISDIR, f"{image}: is a directory")
+        held = f", and it holds {describe_content(image)}" if os.path.lexists(image) else ""
         raise OSError(
             errno.EMEDIUMTYPE,
-            f"{image}: not a tape image (those are named *.tap): {kind.value}{held} by its "
-            "name; 'vmt --force' treats it as a tape image",
+            f"{image}: not a tape image: its name says {kind.value} (those are named *.tap)"
+            f"{held}; 'vmt --force' treats it as one",
         )
     return kind
 

@@ -131,7 +131,7 @@ def test_verify_a_tar_archive_says_what_it_is(tmp_path: Path) -> None:
         tar.add(tmp_path / "f", arcname="f")
     result = vmt("verify", str(archive))
     assert result.exit_code == 1
-    assert "not a tape image (those are named *.tap)" in result.output
+    assert "not a tape image: its name says a plain file (those are named *.tap)" in result.output
     assert "a tar archive" in result.output
     renamed = tmp_path / "x.tap"
     archive.rename(renamed)
@@ -183,8 +183,8 @@ def test_repair_refusals_are_one_line_exit_1(tape: Path, tmp_path: Path) -> None
     text.write_text("just some notes\n" * 10)
     result = run("repair", str(text))
     assert result.returncode == 1 and result.stderr.count("\n") == 1
-    assert "not a tape image (those are named *.tap)" in result.stderr
-    assert "holding text" in result.stderr
+    assert "not a tape image: its name says a plain file" in result.stderr
+    assert "it holds text" in result.stderr
     forced = run("--force", "repair", str(text))  # forced or not, a stranger is never cut
     assert forced.returncode == 1 and forced.stderr.count("\n") == 1
     assert "it looks like text; not repaired" in forced.stderr
