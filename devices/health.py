@@ -28,11 +28,11 @@ from devices.atomic import read_no_follow
 from devices.errors import tape_error
 from devices.formats.base import ScanResult, TapeFormat
 from devices.formats.index import INDEX_SUFFIX, ImageIdentity, ObjectIndex
-from devices.kinds import DeviceKind, foreign_content, kind_by_name, tape_format
+from devices.kinds import DeviceKind, claimed_kind, foreign_content, tape_format
 from devices.state import DriveState, SavedState, StateFile, VolumeInfo, lock_exclusive
 from devices.storage import FileStorage
 from devices.tapemap import summarize
-from devices.vtape import known, open_image_file, pending_write, write_protected
+from devices.vtape import known, open_image_file, pending_write, torn_is_ours, write_protected
 
 CLEAN, TORN, DAMAGED, NOT_AN_IMAGE = "clean", "torn", "damaged", "not-an-image"
 """The verdicts of :class:`HealthReport`."""
@@ -137,9 +137,10 @@ def verify(path: str, kind: DeviceKind | None = None) -> HealthReport:
         OSError: EMEDIUMTYPE for a name that is no tape image's; ENOENT, EISDIR, EINVAL (not
             a regular file), EBUSY (open elsewhere), and the system's errors reading it.
     """
-    fmt = tape_format(kind or kind_by_name(path), path)
+    fmt = tape_format(kind or claimed_kind(path), path)
+    side = os.path.realpath(path)  # the side files live beside the image itself
     with _opened(path, writable=False) as storage:
-        saved, identity = StateFile(path).load(), ImageIdentity.of_fd(storage.fileno())
+        saved, identity = StateFile(side).load(), ImageIdentity.of_fd(storage.fileno())
         reason = _stranger(storage, fmt, saved, identity)
         size = storage.size()
         if reason:
@@ -148,8 +149,8 @@ def verify(path: str, kind: DeviceKind | None = None) -> HealthReport:
         index = ObjectIndex()
         result = fmt.scan(storage, index)
         pending = pending_write(saved, identity, storage)
-    ours = result.torn and pending is not None and index.end >= pending
-    state = StateFile(path)
+    ours = result.torn and torn_is_ours(index.end, pending)
+    state = StateFile(side)
     findings = [_scan_finding(path, result, index, size, ours)]
     if pending is not None and result.problem is None:
         text = (
@@ -159,9 +160,16 @@ def verify(path: str, kind: DeviceKind | None = None) -> HealthReport:
         findings.append(Finding(path, "unfinished", text, pending))
     findings += _bad_record_findings(path, index)
     findings += _state_findings(state.path, identity, len(index))
-    findings += _index_findings(path + INDEX_SUFFIX, identity, index, result)
+    findings += _index_findings(side + INDEX_SUFFIX, identity, index, result)
     findings += _incomplete_findings(path, state, index)
     verdict = CLEAN if result.problem is None else TORN if ours else DAMAGED
+    if side != path:  # name the side files as the user named the image
+        findings = [
+            dataclasses.replace(f, subject=path + f.subject[len(side) :])
+            if f.subject.startswith(side)
+            else f
+            for f in findings
+        ]
     files = summarize(index)
     return HealthReport(
         image=path,
@@ -195,6 +203,7 @@ def _stranger(
     """Why the file is no image of ``fmt``, unless it is the very image rmtd last closed."""
     if known(saved, identity):
         return None
+    # A first record torn by our crash (a mark at 0) is no stranger to an explicit repair.
     return foreign_content(storage, fmt, pending_write(saved, identity, storage) == 0)
 
 
@@ -327,16 +336,17 @@ def repair(path: str, kind: DeviceKind | None = None) -> RepairReport:
             elsewhere, and the system's errors (the image is untouched unless the backup is
             complete).
     """
-    fmt = tape_format(kind or kind_by_name(path), path)
-    if StateFile(path).load().volume.write_protected:
+    fmt = tape_format(kind or claimed_kind(path), path)
+    side = os.path.realpath(path)  # the side files live beside the image itself
+    if StateFile(side).load().volume.write_protected:
         raise tape_error(errno.EROFS, f"{path}: volume is write-protected")
     with _opened(path, writable=True) as storage:
         fd = storage.fileno()
-        saved, identity = StateFile(path).load(), ImageIdentity.of_fd(fd)
+        saved, identity = StateFile(side).load(), ImageIdentity.of_fd(fd)
         reason = _stranger(storage, fmt, saved, identity)
         if reason:
             raise tape_error(errno.EMEDIUMTYPE, f"{path}: {reason}; not repaired")
-        if write_protected(storage, path):  # the tab may be set before we took the lock
+        if write_protected(storage, side):  # the tab may be set before we took the lock
             raise tape_error(errno.EROFS, f"{path}: volume is write-protected")
         index = ObjectIndex()
         result = fmt.scan(storage, index)
@@ -347,8 +357,8 @@ def repair(path: str, kind: DeviceKind | None = None) -> RepairReport:
         storage.truncate(index.end)
         storage.sync()
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(path + INDEX_SUFFIX)
-        _mark_cut_file(path, index)
+            os.unlink(side + INDEX_SUFFIX)
+        _mark_cut_file(side, index)
     return RepairReport(
         path,
         repaired=True,
@@ -370,9 +380,18 @@ def _mark_cut_file(path: str, index: ObjectIndex) -> None:
         file = index.marks_before(n - 1)
         first = index.marks[file - 1] + 1 if file else 0
         marks = sorted({*marks, first})
-    if marks != state.volume.incomplete:
-        state.volume.incomplete = marks
-        state_file.save(state)
+    if state.unreadable:
+        return  # kept as evidence; the repair itself is done
+    # The cut settles any unfinished write: its mark must not outlive it.
+    # A repaired image is a changed medium: the drive starts at BOT, with its settings.
+    state.volume.incomplete = marks
+    state.writing_since = None
+    state.identity = None
+    drive = state.drive
+    state.drive = DriveState(
+        loaded=drive.loaded, block_size=drive.block_size, compression=drive.compression
+    )
+    state_file.save(state)
 
 
 def _backup(fd: int, path: str) -> str:

@@ -67,6 +67,28 @@ def kind_by_name(name: str, cd: bool = False) -> DeviceKind:
     return DeviceKind.PLAIN
 
 
+def claimed_kind(name: str, path: str | None = None, cd: bool = False) -> DeviceKind:
+    """The kind ``name`` claims, which the file it leads to must claim too.
+
+    ``path`` is where the name resolved to (default: ``name`` itself). A symlink
+    ``z.tar -> vol.tap`` would otherwise let a plain-file open write a tape image, past its
+    lock and its write protection, or a ``.tap`` link make a stranger an image.
+
+    Raises:
+        OSError: EMEDIUMTYPE when the name and the file it leads to claim different kinds.
+    """
+    claimed = kind_by_name(name, cd)
+    target_path = path if path is not None else name
+    real = os.path.realpath(target_path)
+    target = kind_by_name(real, cd)
+    if target is not claimed and os.path.lexists(target_path):
+        raise tape_error(
+            errno.EMEDIUMTYPE,
+            f"{name}: leads to {os.path.basename(real)}, {target.value}, not {claimed.value}",
+        )
+    return claimed
+
+
 def tape_format(kind: DeviceKind, name: str) -> TapeFormat:
     """The image format that serves ``kind``.
 

@@ -87,15 +87,22 @@ class SavedState:
     offset it wrote at. A record torn at or after it was ours, cut short by a crash."""
     writing_check: int = 0
     """CRC-32 of the 4 KiB before ``writing_since`` when it was set (see ``vtape``)."""
+    unreadable: str | None = None
+    """Why the state file could not be read as written, if so. Its write protection is then
+    unknown, so the volume counts as protected (fail closed) and the file is kept as it is."""
 
 
-def _from_dict(cls: Any, data: object) -> Any:
-    """Build dataclass ``cls`` from ``data``, ignoring unknown keys and wrong types.
+def _from_dict(cls: Any, data: object, wrong: list[str]) -> Any:
+    """Build dataclass ``cls`` from ``data``, ignoring unknown keys; wrong types are noted.
+
+    A field of the wrong type takes its default and its name is appended to ``wrong``.
 
     A list field (the default is a list) keeps only a list of non-negative ints, sorted and
     without duplicates; anything else in its place gives the default (an empty list).
     """
     if not isinstance(data, dict):
+        if data is not None:
+            wrong.append(cls.__name__)
         return cls()
     defaults = cls()
     values = {}
@@ -105,7 +112,11 @@ def _from_dict(cls: Any, data: object) -> Any:
         if isinstance(default, list):
             if _is_object_list(value):
                 values[f.name] = sorted(set(value))
-        elif type(value) is type(default):
+            else:
+                wrong.append(f.name)
+        elif type(value) is not type(default):
+            wrong.append(f.name)
+        else:
             values[f.name] = value
     return cls(**values)
 
@@ -122,28 +133,46 @@ class StateFile:
         self.path = image_path + STATE_SUFFIX
 
     def load(self) -> SavedState:
-        """Read the saved state; a missing or unreadable file gives the defaults."""
+        """Read the saved state; a missing file gives the defaults.
+
+        A file that cannot be read as written (not JSON, a field of the wrong type) gives the
+        defaults with ``unreadable`` set and the volume write-protected: its protect tab is
+        unknown, so nothing may write the volume until someone looks (fail closed).
+        """
         try:
             data = json.loads(read_no_follow(self.path))
         except FileNotFoundError:
             return SavedState()
-        except (OSError, ValueError) as exc:
-            log.warning("%s: unreadable state (%s); using defaults", self.path, exc)
-            return SavedState()
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # a symlink planted in its place is not ours
+                log.warning("%s: a symlink, not a drive state; ignored and replaced", self.path)
+                return SavedState()
+            return self._unreadable(f"not readable ({exc.strerror})")
+        except ValueError as exc:
+            return self._unreadable(f"not readable as JSON ({exc})")
         if not isinstance(data, dict):
-            return SavedState()
+            return self._unreadable("not a JSON object")
+        wrong: list[str] = []
+        volume = _from_dict(VolumeInfo, data.get("volume"), wrong)
+        drive = _from_dict(DriveState, data.get("drive"), wrong)
+        if wrong:
+            return self._unreadable(f"wrong types for {', '.join(wrong)}")
         ident = data.get("identity")
         identity = None
-        if isinstance(ident, list) and len(ident) == 5 and all(isinstance(v, int) for v in ident):
+        if isinstance(ident, list) and len(ident) == 5 and all(type(v) is int for v in ident):
             identity = ImageIdentity(*ident)
         since = data.get("writing_since")
         return SavedState(
-            volume=_from_dict(VolumeInfo, data.get("volume")),
-            drive=_from_dict(DriveState, data.get("drive")),
+            volume=volume,
+            drive=drive,
             identity=identity,
             writing_since=since if type(since) is int and since >= 0 else None,
             writing_check=check if type(check := data.get("writing_check")) is int else 0,
         )
+
+    def _unreadable(self, why: str) -> SavedState:
+        log.info("%s: %s", self.path, why)  # the opener says what follows from it
+        return SavedState(volume=VolumeInfo(write_protected=True), unreadable=why)
 
     def save(self, state: SavedState) -> None:
         """Write the state atomically: a temporary file, fsync, then rename over the old one."""

@@ -35,8 +35,8 @@ from devices.formats.index import INDEX_SUFFIX, ImageIdentity, ObjectIndex, same
 from devices.interface import OpenOptions
 from devices.kinds import (
     DeviceKind,
+    claimed_kind,
     foreign_content,
-    kind_by_name,
     recognised_format,
     tape_format,
 )
@@ -76,7 +76,9 @@ def create_tape_image(
             or a file that is not a tape image; EROFS for a write-protected volume; EBUSY when
             it is open; the system's errors.
     """
-    fmt = tape_format(kind or kind_by_name(path), path)
+    fmt = tape_format(kind or claimed_kind(path), path)
+    path = os.path.realpath(path)  # the side files live beside the image itself
+    existed = os.path.exists(path)
     if exist_ok:  # a directory, FIFO or read-only file is refused as any opener refuses it
         storage = open_image_file(path, write=True, create=True)
     else:
@@ -88,7 +90,7 @@ def create_tape_image(
             reason = foreign_content(storage, fmt)
             if reason is not None:
                 raise tape_error(errno.EMEDIUMTYPE, f"{path}: {reason}; not replaced")
-        if storage.size():
+        if existed:  # even a blank volume keeps its protect tab
             if write_protected(storage, path, saved):
                 raise tape_error(errno.EROFS, f"{path}: volume is write-protected; not replaced")
             log.info("%s: replacing an image of %d bytes", path, storage.size())
@@ -131,7 +133,7 @@ def open_tape_image(
     label = name or path
     real = os.path.realpath(path)
     try:
-        fmt = tape_format(kind or kind_by_name(path), path)
+        fmt = tape_format(kind or claimed_kind(path), path)
         storage = open_image_file(path, options.write, options.create)
     except OSError as exc:
         raise _relabel(exc, path, label) from None
@@ -140,7 +142,7 @@ def open_tape_image(
         # Side files live beside the image itself, not beside a symlink to it.
         opening = _ImageOpen(real, fmt, storage, options)
         if not opening.known:
-            reason = foreign_content(storage, fmt, opening.torn_from == 0)
+            reason = foreign_content(storage, fmt)
             if reason is not None and not accept_foreign:
                 raise tape_error(errno.EMEDIUMTYPE, f"{path}: {reason}")
             opening.foreign = reason is not None
@@ -225,6 +227,7 @@ class _ImageOpen:
         self.options = options
         self.state_file = StateFile(path)
         self.saved = self.state_file.load()
+        self._volume_as_loaded = dataclasses.replace(self.saved.volume)  # the drive edits its own
         self.identity = ImageIdentity.of_fd(storage.fileno())
         self.foreign = False
         """Served under ``accept_foreign`` though its bytes are no image: no side files."""
@@ -233,6 +236,8 @@ class _ImageOpen:
     def drive(self) -> VirtualTapeDrive:
         """Check the volume, load the image and return the drive over it."""
         saved, options = self.saved, self.options
+        if saved.identity is not None and not _same_inode(saved.identity, self.identity):
+            saved.volume.incomplete = []  # another file: the marks were about the one before
         if saved.identity is not None and saved.identity != self.identity:
             # Someone else changed the image: a new medium, so the drive starts at BOT.
             log.info("%s: image changed since the last open; starting at BOT", self.path)
@@ -242,12 +247,28 @@ class _ImageOpen:
                 compression=saved.drive.compression,
             )
         protected = write_protected(self.storage, self.path, saved)
+        if saved.unreadable and not options.write:
+            log.warning(
+                "%s: its drive state is unreadable (%s); the volume counts as write-protected "
+                "until %s is fixed or removed",
+                self.path,
+                saved.unreadable,
+                self.state_file.path,
+            )
+        if options.write and saved.unreadable:
+            raise tape_error(
+                errno.EROFS,
+                f"{self.path}: its drive state is unreadable ({saved.unreadable}), so its "
+                f"write protection is unknown; fix or remove {self.state_file.path}",
+            )
         if options.write and (protected or options.write_protect):
             raise tape_error(errno.EROFS, f"{self.path}: volume is write-protected")
         if not saved.drive.loaded and not options.nonblock:
             raise tape_error(errno.ENOMEDIUM, f"{self.path}: no medium loaded")
         index = ObjectIndex.load(self.path + INDEX_SUFFIX, self.identity)
-        image = TapeImage.open(self.storage, self.fmt, index, self.storage.writable, self.torn_from)
+        image = TapeImage.open(
+            self.storage, self.fmt, index, self.storage.writable, self.torn_from, torn_is_ours
+        )
         if saved.drive.position > len(image):
             saved.drive = DriveState(loaded=saved.drive.loaded, block_size=saved.drive.block_size)
         if protected and not options.write_protect:
@@ -300,6 +321,14 @@ class _ImageOpen:
         if self.foreign:
             log.info("%s: not an image; no drive state or index kept beside it", self.path)
             return
+        if self.saved.unreadable:
+            if drive.volume != self._volume_as_loaded:
+                raise tape_error(
+                    errno.EROFS,
+                    f"{self.path}: volume settings not saved: its drive state is unreadable "
+                    f"({self.saved.unreadable}); fix or remove {self.state_file.path}",
+                )
+            return  # the unreadable state file is evidence: never overwritten by a reader
         if not same_file(self.path, fd):
             log.warning(
                 "%s: the name now leads to another file; the state and index of the image "
@@ -349,11 +378,11 @@ def known(saved: SavedState, identity: ImageIdentity) -> bool:
 def pending_write(saved: SavedState, identity: ImageIdentity, storage: Storage) -> int | None:
     """Where an unfinished write of ours to this very file began, or ``None``.
 
-    The state's mark counts only while it names this file (inode and device), the bytes
-    before the mark are still those the writer saw (a fingerprint of the 4 KiB before it),
-    and, for a write that began at the very start, nothing else recognises the bytes (a tar
-    archive copied over a blank tape is not a torn first record). Only then may a record
-    running past the end be cut as a crash's torn write.
+    The state's mark counts only while it names this file (inode and device) and the bytes
+    before the mark are still those the writer saw (a CRC-32 of the 4 KiB before it), and,
+    for a write that began at the very start, only while nothing recognises the bytes as
+    another format. A write from the start has no bytes before it to prove anything, so
+    :func:`torn_is_ours` asks more of a torn record there.
     """
     since = saved.writing_since
     if since is None or saved.identity is None or not _same_inode(saved.identity, identity):
@@ -363,6 +392,17 @@ def pending_write(saved: SavedState, identity: ImageIdentity, storage: Storage) 
     if since == 0 and recognised_format(storage) is not None:
         return None
     return since
+
+
+def torn_is_ours(torn_at: int, since: int | None) -> bool:
+    """Whether a record torn at ``torn_at`` is a crash's torn write (``since``: the mark).
+
+    It lies at or after where the unfinished write began, and, when that write began at
+    the very start, after at least one whole object: a file copied over a blank tape (or
+    given its freed inode) whose first bytes read as an overlong record is no write of ours.
+    Such a first record is cut only by an explicit ``vmt repair``, which keeps a backup.
+    """
+    return since is not None and torn_at >= since and (since > 0 or torn_at > 0)
 
 
 def _fingerprint(storage: Storage, offset: int) -> int:

@@ -31,7 +31,7 @@ from devices.cdrom import CdRom
 from devices.drive import VirtualTapeDrive
 from devices.errors import tape_error
 from devices.interface import DEFAULT_MAX_FILEMARKS, MtOp, OpenOptions, TapeDevice
-from devices.kinds import DeviceKind, kind_by_name
+from devices.kinds import DeviceKind, claimed_kind, kind_by_name
 from devices.plainfile import PlainFile
 from devices.state import STATE_SUFFIX
 from devices.stream import StreamingTape
@@ -108,7 +108,7 @@ class DeviceOpener:
         if drive is not None and self.drives is not None:
             return self._open_named(self.drives, drive, name, flags)
         path = self.config.paths.resolve(spec.name)
-        kind = DeviceKind.SIMH if force_tape else _kind_of(spec.name, path, spec.qualifiers.cd)
+        kind = DeviceKind.SIMH if force_tape else claimed_kind(spec.name, path, spec.qualifiers.cd)
         if kind is DeviceKind.PLAIN:
             if self._check_write(spec.name, flags, spec.qualifiers):
                 _refuse_tape_as_plain(spec.name, path)
@@ -252,26 +252,6 @@ class DeviceOpener:
             store.release(drive, image, reshelve=reshelve)
 
         return NamedDriveDevice(device, held, release, how[1])
-
-
-def _kind_of(name: str, path: str, cd: bool) -> DeviceKind:
-    """The kind ``name`` claims, which the file it leads to must claim too.
-
-    A symlink ``z.tar -> vol.tap`` would otherwise let a client write a tape image as a
-    plain file, past its lock and its write protection.
-
-    Raises:
-        OSError: EMEDIUMTYPE when the name and the file it leads to claim different kinds.
-    """
-    claimed = kind_by_name(name, cd)
-    real = os.path.realpath(path)
-    target = kind_by_name(real, cd)
-    if target is not claimed and os.path.lexists(path):
-        raise tape_error(
-            errno.EMEDIUMTYPE,
-            f"{name}: leads to {os.path.basename(real)}, {target.value}, not {claimed.value}",
-        )
-    return claimed
 
 
 def _refuse_tape_as_plain(name: str, path: str) -> None:

@@ -58,6 +58,10 @@ class TapeFormat(Protocol):
         """Return the bytes of one filemark."""
         ...
 
+    def ends_medium(self, storage: Storage, offset: int) -> bool:
+        """Whether an end-of-medium marker at ``offset`` is the last thing in ``storage``."""
+        ...
+
     def probe(self, storage: Storage, torn_first_ok: bool = False) -> str | None:
         """Check that ``storage`` starts like an image of this format; ``None``, or the flaw.
 

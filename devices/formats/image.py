@@ -67,6 +67,7 @@ class TapeImage:
         saved: ObjectIndex | None = None,
         writable: bool = False,
         torn_from: int | None = None,
+        is_ours: Callable[[int, int | None], bool] = lambda at, since: False,
     ) -> TapeImage:
         """Index ``storage`` (``saved`` if it still matches the bytes) and return the image.
 
@@ -76,6 +77,8 @@ class TapeImage:
             saved: the index saved beside the image by an earlier open, if its identity matched.
             writable: the image is opened for writing: a torn record of ours may be cut.
             torn_from: the offset from which an unfinished open for writing wrote, if any.
+            is_ours: decides whether a record torn at an offset is that write's (the caller
+                knows what proves it); by default nothing is.
         """
         index = saved if saved is not None and _plausible(saved, storage, fmt) else None
         result = ScanResult()
@@ -86,7 +89,7 @@ class TapeImage:
         image.dirty = saved is None or index is not saved
         if result.problem is None:
             return image
-        ours = result.torn and torn_from is not None and index.end >= torn_from
+        ours = result.torn and is_ours(index.end, torn_from)
         if ours and writable:
             log.warning(
                 "%s: %s (a write of ours cut short); cutting the image to %d bytes",
@@ -218,7 +221,10 @@ def _plausible(index: ObjectIndex, storage: Storage, fmt: TapeFormat) -> bool:
     Its identity already matched; this catches an index copied beside another image (or
     edited): its end must be within the file and its first and last objects where it says.
     """
-    if index.end > storage.size():
+    size = storage.size()
+    # The data must end where the index says: at the end of the file, or before one
+    # end-of-medium marker. An index that stops short would let a write cut what follows.
+    if index.end != size and not (index.end < size and fmt.ends_medium(storage, index.end)):
         return False
     ends = (0, len(index) - 1) if len(index) else ()
     return all(fmt.length_code_at(storage, index.offsets[i]) == index.lengths[i] for i in ends)

@@ -205,6 +205,13 @@ class SimhFormat:
             return -2 - int(parts.value)
         return None
 
+    def ends_medium(self, storage: Storage, offset: int) -> bool:
+        """Whether the end-of-medium word at ``offset`` is the file's last four bytes."""
+        word = bytearray(4)
+        if offset + 4 != storage.size() or storage.read_into(offset, memoryview(word)) != 4:
+            return False
+        return bool(_WORD.unpack(word)[0] == END_OF_MEDIUM)
+
     def probe(self, storage: Storage, torn_first_ok: bool = False) -> str | None:
         """Check that ``storage`` starts like a SIMH image (see :func:`probe`)."""
         return probe(storage, torn_first_ok)
@@ -264,5 +271,7 @@ def probe(storage: Storage, torn_first_ok: bool = False) -> str | None:
         seen_record = seen_record or parts.cls in (CLASS_GOOD, CLASS_BAD)
         pos = end
     else:
-        return None
+        if seen_record or pos >= size:
+            return None
+        problem = f"no data record in the first {_PROBE_WINDOW} bytes"  # zeros, as disks start
     return None if seen_record else problem

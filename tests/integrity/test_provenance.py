@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from devices.formats.index import INDEX_SUFFIX, ImageIdentity, ObjectIndex
 from devices.interface import MtOp, OpenOptions
 from devices.state import StateFile
 from devices.vtape import open_tape_image
@@ -157,3 +158,67 @@ def test_a_writer_killed_between_records_leaves_an_unfinished_then_incomplete_fi
     listing = vmt(tmp_path, "ls", "t.tap").stdout.splitlines()
     assert "(incomplete)" in listing[1] and "(incomplete)" not in listing[0] + listing[2]
     assert vmt(tmp_path, "verify", "t.tap").returncode == 0
+
+
+def test_a_file_of_zeros_then_data_is_no_image(tmp_path: Path) -> None:
+    disk = tmp_path / "disk.tap"
+    disk.write_bytes(bytes(70000) + b"superblock" * 100)  # a disk image starts with zeros
+    before = disk.read_bytes()
+    assert "not a SIMH tape image" in one_line(vmt(tmp_path, "-f", "disk.tap", "weof"))
+    assert vmt(tmp_path, "new", "disk.tap", "--force").returncode == 1
+    assert disk.read_bytes() == before
+
+
+def test_a_crash_mark_at_the_start_never_cuts_a_first_record(tmp_path: Path) -> None:
+    image = tmp_path / "r.tap"
+    assert vmt(tmp_path, "new", "r.tap").returncode == 0
+    crash_mark(image, 0)  # the first write of a blank tape died...
+    image.write_bytes(b"II*\0" + bytes(5000))  # ...and a TIFF landed in its inode
+    before = image.read_bytes()
+    assert "not a SIMH tape image" in one_line(vmt(tmp_path, "-f", "r.tap", "weof"))
+    assert image.read_bytes() == before
+
+
+def test_symlinks_to_protected_volumes_are_protected_everywhere(tmp_path: Path) -> None:
+    assert vmt(tmp_path, "new", "p.tap").returncode == 0
+    assert vmt(tmp_path, "write", "p.tap", str(make_tar(tmp_path))).returncode == 0
+    assert vmt(tmp_path, "protect", "p.tap").returncode == 0
+    (tmp_path / "lnk.tap").symlink_to("p.tap")
+    before = (tmp_path / "p.tap").read_bytes()
+    assert "write-protected" in one_line(vmt(tmp_path, "new", "lnk.tap", "--force"))
+    with (tmp_path / "p.tap").open("ab") as out:
+        out.write(b"garbage!")
+    damaged = (tmp_path / "p.tap").read_bytes()
+    assert "write-protected" in one_line(vmt(tmp_path, "repair", "lnk.tap"))
+    assert (tmp_path / "p.tap").read_bytes() == damaged != before
+    assert side_files(tmp_path / "lnk.tap") == []
+
+
+def test_an_unreadable_state_file_fails_closed_and_is_kept(tmp_path: Path) -> None:
+    image = tmp_path / "m.tap"
+    assert vmt(tmp_path, "new", "m.tap").returncode == 0
+    assert vmt(tmp_path, "protect", "m.tap").returncode == 0
+    state = Path(f"{image}.rmtd")
+    for broken in (state.read_text()[:-5], state.read_text().replace("true", "1")):
+        state.write_text(broken)
+        assert vmt(tmp_path, "-f", "m.tap", "status").returncode == 0  # reading is fine
+        assert state.read_text() == broken  # the evidence is kept
+        assert "unreadable" in one_line(vmt(tmp_path, "-f", "m.tap", "weof"))
+        assert vmt(tmp_path, "new", "m.tap", "--force").returncode == 1
+        assert vmt(tmp_path, "protect", "--off", "m.tap").returncode == 1
+    state.unlink()  # the way out the message names
+    assert vmt(tmp_path, "-f", "m.tap", "weof").returncode == 0
+
+
+def test_an_index_that_stops_short_is_not_trusted(tmp_path: Path) -> None:
+    image = tmp_path / "i.tap"
+    assert vmt(tmp_path, "new", "i.tap").returncode == 0
+    for name in ("a.tar", "b.tar"):
+        assert vmt(tmp_path, "write", "i.tap", str(make_tar(tmp_path, name))).returncode == 0
+    index_path = str(image) + INDEX_SUFFIX
+    index = ObjectIndex.load(index_path, ImageIdentity.of_stat(os.stat(image)))
+    assert index is not None
+    index.truncate(3)  # a lie: only the first file, saved with the true identity
+    index.save(index_path, ImageIdentity.of_stat(os.stat(image)))
+    listing = vmt(tmp_path, "ls", "i.tap")
+    assert listing.returncode == 0 and "End of data: 2 files" in listing.stdout
