@@ -162,7 +162,7 @@ def user_matches(entry: str, name: str, case_insensitive: bool) -> bool:
 
 def device_matches(glob: str, name: str) -> bool:
     """Whether the device ``name`` is covered by ``glob`` (see the module doc)."""
-    if _DRIVE_FORM.match(name) and _DRIVE_FORM.match(glob):
+    if _DRIVE_FORM.match(name) and "/" not in glob:
         drive = name.removesuffix(":").lower()
         if fnmatch.fnmatchcase(drive, glob.removesuffix(":").lower()):
             return True

@@ -123,13 +123,13 @@ def _edit(ctx: click.Context, change: Callable[[Table], str]) -> None:
     if "access" not in document:
         if text and not text.endswith("\n\n"):
             document.add(tomlkit.nl())
-        document.add("access", tomlkit.table())
+        document.add("access", tomlkit.table(is_super_table=False))
     table = document["access"]
     if not isinstance(table, Table):
         _fail(f"{path}: access: expected a table ([access])")
     said = change(table)
     edited = tomlkit.dumps(document)
-    edited += "" if edited.endswith("\n") else "\n"
+    edited = edited.rstrip("\n") + "\n"  # one newline at the end, however the edit left it
     rules = _parse(edited, path).access  # never write what would not parse
     if rules is not None and not rules.proxy and rules.hosts_equiv is None:
         said += "\nno proxy entries: every connection is refused"
@@ -230,11 +230,14 @@ def add(
         entry["mode"] = mode
         entry.add(tomlkit.nl())
         if "proxy" not in table:
-            table.add(tomlkit.nl())
+            if table:  # a blank line between the table's keys and the first entry
+                table.add(tomlkit.nl())
             table["proxy"] = tomlkit.aot()
         entries = table["proxy"]
         if not isinstance(entries, AoT):
             _fail("access.proxy: written inline; edit it by hand")
+        if entries and not entries[-1].as_string().endswith("\n\n"):
+            entries[-1].add(tomlkit.nl())  # a blank line after the last entry and its comments
         entries.append(entry)
         who = f"{remote_user}@{remote_host} as {local_user}"
         return f"added proxy entry {len(entries)}: {who}: {', '.join(devices)} {mode}"
