@@ -15,6 +15,14 @@ the ``vmt`` drive commands read the same file::
     qualifiers = "/nomount/norewind"   # defaults, applied before the client's own
     [drives.nst0]
     device = "/dev/nst0"           # a real drive (not served yet: opening it gives ENXIO)
+    [access]                       # who may connect and open what: see rmtd.access
+    reject = ["192.0.2.0/24"]
+    [[access.proxy]]
+    remote_host = "client.example"
+    remote_user = "alice"
+    local_user = "alice"
+    devices = ["alice/*.tap", "mua0"]
+    mode = "read-write"
 
 ``state_dir`` (default ``<root>/.rmtd``) holds which volume each named drive holds now (the
 config's ``image`` is only the first) and the pending operator requests; clients cannot open
@@ -23,7 +31,8 @@ A drive's name matches case-insensitively, with or without a trailing colon (``M
 
 Anything unknown, of the wrong type or out of range is refused with a :class:`ConfigError`
 naming the file, the line and the key. tomllib reports no line for what it parsed, so the
-line is found by scanning the text for the key within its table (:func:`find_line`).
+line is found by scanning the text for the key within its table (:func:`find_line`); a key of
+the n-th ``[[access.proxy]]`` entry is looked for within that entry.
 """
 
 from __future__ import annotations
@@ -37,6 +46,8 @@ from dataclasses import dataclass, field
 from typing import Any, get_args
 
 from devices.interface import DEFAULT_MAX_FILEMARKS, MAX_FILEMARKS_LIMIT
+from rmtd.access import AccessConfig
+from rmtd.access_config import check_access
 from rmtd.devspec import Qualifiers, parse_qualifiers
 from rmtd.protocol import DEFAULT_MAX_RECORD, MAX_RECORD_LIMIT, LseekOrder
 
@@ -55,6 +66,7 @@ _TOP_KEYS = (
     "state_dir",
     "defaults",
     "drives",
+    "access",
 )
 _DRIVE_KEYS = ("image", "device", "qualifiers")
 
@@ -98,6 +110,7 @@ class ServerConfig:
         defaults: qualifiers applied before a named drive's and a client's own, for paths
             and named drives alike.
         drives: the named drives.
+        access: the ``[access]`` table; ``None``: there is none (every open allowed).
         source: the file the configuration came from, for messages (``""``: none).
     """
 
@@ -109,6 +122,7 @@ class ServerConfig:
     state_dir: str | None = None
     defaults: Qualifiers = field(default_factory=Qualifiers)
     drives: tuple[DriveConfig, ...] = ()
+    access: AccessConfig | None = None
     source: str = ""
 
     @property
@@ -198,10 +212,13 @@ class _Checker:
         self.source = source
         self.base_dir = base_dir
 
-    def fail(self, path: tuple[str, ...], why: str) -> ConfigError:
-        line = find_line(self.text, path)
+    def fail(self, path: tuple[str, ...], why: str, entry: int | None = None) -> ConfigError:
+        if entry is None:
+            line, name = find_line(self.text, path), ".".join(path)
+        else:
+            line, name = find_entry_line(self.text, path, entry), f"{'.'.join(path)} #{entry}"
         where = f"{self.source}, line {line}" if line else self.source
-        return ConfigError(f"{where}: {'.'.join(path)}: {why}")
+        return ConfigError(f"{where}: {name}: {why}")
 
     def server(self, data: dict[str, Any]) -> ServerConfig:
         self.unknown(data, (), _TOP_KEYS)
@@ -223,6 +240,9 @@ class _Checker:
             state_dir=self.directory(data, "state_dir", must_exist=False),
             defaults=defaults,
             drives=self.drives(data.get("drives", {}), (defaults, max_record)),
+            access=check_access(data["access"], self.fail, self.base_dir)
+            if "access" in data
+            else None,
             source=self.source,
         )
 
@@ -378,3 +398,25 @@ def find_line(text: str, path: tuple[str, ...]) -> int | None:
             if defined == path:
                 return number
     return best[1] if best else None
+
+
+def find_entry_line(text: str, path: tuple[str, ...], entry: int) -> int | None:
+    """Like :func:`find_line`, within the ``entry``-th (1-based) ``[[a.b]]`` of ``path[:2]``.
+
+    An array written inline (``proxy = [{...}]``) has no headers: then as :func:`find_line`.
+    """
+    lines = text.splitlines()
+    starts = [
+        number
+        for number, line in enumerate(lines)
+        if line.strip().startswith("[[")
+        and (found := _line_path(line, ()))
+        and found[0] == path[:2]
+    ]
+    if len(starts) < entry:
+        return find_line(text, path)
+    start = starts[entry - 1]
+    end = next((n for n in range(start + 1, len(lines)) if lines[n].strip().startswith("[")), None)
+    # Blank the lines outside the entry, so the scan keeps the file's line numbers.
+    inside = [""] * start + lines[start:end]
+    return find_line("\n".join(inside), path)
