@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, get_args
 
 from devices.interface import DEFAULT_MAX_FILEMARKS, MAX_FILEMARKS_LIMIT
+from rmtd.access import AccessConfig, parse_access
 from rmtd.devspec import Qualifiers, parse_qualifiers
 from rmtd.protocol import DEFAULT_MAX_RECORD, MAX_RECORD_LIMIT, LseekOrder
 
@@ -55,6 +56,7 @@ _TOP_KEYS = (
     "state_dir",
     "defaults",
     "drives",
+    "access",
 )
 _DRIVE_KEYS = ("image", "device", "qualifiers")
 
@@ -99,6 +101,7 @@ class ServerConfig:
             and named drives alike.
         drives: the named drives.
         source: the file the configuration came from, for messages (``""``: none).
+        access: the ``[access]`` table; ``None``: there is none (every open allowed).
     """
 
     root: str | None = None
@@ -110,6 +113,7 @@ class ServerConfig:
     defaults: Qualifiers = field(default_factory=Qualifiers)
     drives: tuple[DriveConfig, ...] = ()
     source: str = ""
+    access: AccessConfig | None = None
 
     @property
     def state_path(self) -> str | None:
@@ -224,7 +228,18 @@ class _Checker:
             defaults=defaults,
             drives=self.drives(data.get("drives", {}), (defaults, max_record)),
             source=self.source,
+            access=self.access(data),
         )
+
+    def access(self, data: dict[str, Any]) -> AccessConfig | None:
+        # STAND-IN (ssh helper): the access helper's config.py parses [access] properly.
+        table = data.get("access")
+        if table is None:
+            return None
+        try:
+            return parse_access(table)
+        except (TypeError, ValueError) as exc:
+            raise self.fail(("access",), str(exc)) from None
 
     def qualifiers(
         self, table: dict[str, Any], at: tuple[str, ...], base: Qualifiers, max_record: int
