@@ -15,7 +15,7 @@ from rmtd import cli
 from rmtd.access import AccessPolicy
 from rmtd.audit import AuditLog
 from rmtd.config import parse_config
-from rmtd.forced import Asked, RefusedError, admit, classify, peer_from, screen
+from rmtd.forced import Asked, RefusedError, admit, classify, local_account, peer_from, screen
 
 RMTD = str(Path(sys.executable).with_name("rmtd"))
 VMT = str(Path(sys.executable).with_name("vmt"))
@@ -74,7 +74,7 @@ def test_the_peer_comes_from_ssh_connection() -> None:
 
 
 def policy(tmp_path: Path) -> AccessPolicy:
-    config = parse_config(CONFIG.format(root=tmp_path, local=cli.forced.local_account()))
+    config = parse_config(CONFIG.format(root=tmp_path, local=local_account()))
     assert config.access is not None
     return AccessPolicy(config.access)
 
@@ -142,7 +142,7 @@ def served(tmp_path: Path) -> tuple[Path, Path]:
     (root / "alice").mkdir(parents=True)
     subprocess.run([VMT, "new", str(root / "alice" / "vol.tap")], check=True)
     config = tmp_path / "rmtd.toml"
-    config.write_text(CONFIG.format(root=root, local=cli.forced.local_account()))
+    config.write_text(CONFIG.format(root=root, local=local_account()))
     return root, config
 
 
