@@ -15,7 +15,10 @@ import sys
 import click
 
 from devices.interface import DEFAULT_MAX_FILEMARKS, MAX_FILEMARKS_LIMIT
-from rmtd.config import ConfigError, read_config
+from rmtd import forced
+from rmtd.access import AccessPolicy
+from rmtd.audit import AuditLog
+from rmtd.config import ConfigError, ServerConfig, read_config
 from rmtd.drives import DriveStore
 from rmtd.opener import DeviceOpener, OpenerConfig
 from rmtd.protocol import DEFAULT_MAX_RECORD, MAX_RECORD_LIMIT, CommandParser
@@ -23,6 +26,7 @@ from rmtd.session import Session, SessionConfig
 from rmtd.transports.stdio import serve
 
 EXIT_CONFIG = 2
+EXIT_REFUSED = 1
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -62,6 +66,16 @@ EXIT_CONFIG = 2
 )
 @click.option("-v", "--verbose", count=True, help="Log more (-v: each open, -vv: debug).")
 @click.option(
+    "--user",
+    help="The remote user an ssh forced command stands for (the access rules decide).",
+)
+@click.option(
+    "--audit",
+    "audit_target",
+    metavar="FILE|syslog",
+    help="Record connections, opens, closes and refusals, one JSON line each.",
+)
+@click.option(
     "-c",
     "login_command",
     hidden=True,
@@ -76,9 +90,12 @@ def main(
     lseek_order: str | None,
     log_file: str | None,
     verbose: int,
+    user: str | None,
+    audit_target: str | None,
     login_command: str | None,
 ) -> None:
     """Serve the RMT protocol on standard input and output."""
+    refuse_setuid()
     try:
         config = read_config(config_file, os.environ)
         overrides = {
@@ -112,7 +129,42 @@ def main(
         state_dir=config.state_path,
         defaults=config.defaults,
     )
-    opener = DeviceOpener(opener_config, drives)
-    session = Session(opener.open, SessionConfig(lseek_order=config.lseek_order))
+    audit = open_audit(audit_target)
+    try:
+        grant = forced.admit(access_policy(config), user, os.environ, audit)
+        answered = forced.screen(os.environ, audit)
+    except forced.RefusedError as exc:
+        click.echo(f"rmtd: {exc}", err=True)
+        sys.exit(EXIT_REFUSED)
+    if answered is not None:
+        sys.exit(answered)
+    opener = DeviceOpener(opener_config, drives, grant)
+    session = Session(opener.open, SessionConfig(lseek_order=config.lseek_order), audit)
     parser = CommandParser(max_record=config.max_record)
-    sys.exit(serve(session, parser))
+    status = serve(session, parser)
+    audit.event("disconnect")
+    sys.exit(status)
+
+
+def refuse_setuid() -> None:
+    """Exit 2 with a one-line message when rmtd runs set-uid (real and effective uid differ)."""
+    refusal = forced.setuid_refusal(os.getuid(), os.geteuid())
+    if refusal is not None:
+        click.echo(f"rmtd: {refusal}", err=True)
+        sys.exit(EXIT_CONFIG)
+
+
+def open_audit(target: str | None) -> AuditLog:
+    """The audit log ``--audit`` names; exit 2 with a message when it cannot be opened."""
+    try:
+        return AuditLog.to(target)
+    except OSError as exc:
+        click.echo(f"rmtd: cannot open the audit log {target}: {exc.strerror}", err=True)
+        sys.exit(EXIT_CONFIG)
+
+
+def access_policy(config: ServerConfig) -> AccessPolicy:
+    """The access policy of ``config``: its ``[access]`` table, else open to all."""
+    if config.access is None:
+        return AccessPolicy.open_to_all()
+    return AccessPolicy(config.access)

@@ -42,6 +42,7 @@ from rmtd.paths import PathPolicy
 from rmtd.protocol import DEFAULT_MAX_RECORD
 
 if TYPE_CHECKING:  # the CLI composes the two
+    from rmtd.access import Grant
     from rmtd.config import DriveConfig
     from rmtd.drives import DriveStore, OperatorRequest
 
@@ -82,11 +83,15 @@ class DeviceOpener:
     Args:
         config: the root, limits and state directory.
         drives: the named drives; ``None``: every name is a path.
+        grant: what the session's client may open (``rmtd.access``); ``None``: anything.
     """
 
-    def __init__(self, config: OpenerConfig, drives: DriveStore | None = None) -> None:
+    def __init__(
+        self, config: OpenerConfig, drives: DriveStore | None = None, grant: Grant | None = None
+    ) -> None:
         self.config = config
         self.drives = drives
+        self.grant = grant
 
     def open(self, name: str, flags: int, force_tape: bool = False) -> TapeDevice:
         """Open the device ``name`` (a device spec with qualifiers) with ``os.open`` flags.
@@ -105,6 +110,11 @@ class DeviceOpener:
         """
         spec = parse_device_spec(name, self.config.defaults, self.config.max_record)
         drive = self.drives.find(spec.name) if self.drives is not None else None
+        if self.grant is not None:
+            # Before anything is resolved or created: a name outside the grant must not even
+            # learn whether the file exists.
+            granted = drive.name if drive is not None else _normalised(spec.name)
+            self.grant.check_open(granted, (flags & os.O_ACCMODE) != os.O_RDONLY)
         if drive is not None and self.drives is not None:
             return self._open_named(self.drives, drive, name, flags)
         path = self.config.paths.resolve(spec.name)
@@ -252,6 +262,11 @@ class DeviceOpener:
             store.release(drive, image, reshelve=reshelve)
 
         return NamedDriveDevice(device, held, release, how[1])
+
+
+def _normalised(name: str) -> str:
+    """A path as a grant sees it: no leading ``/``, no ``.`` or doubled slashes."""
+    return os.path.normpath(name).lstrip("/")
 
 
 def _refuse_tape_as_plain(name: str, path: str) -> None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from devices.interface import MtOp, TapeDevice
+from rmtd.audit import AuditLog
 from rmtd.protocol import (
     Ack,
     CloseRequest,
@@ -64,15 +65,31 @@ class SessionConfig:
 
 
 class Session:
-    """One client connection's state: the open device and the protocol version."""
+    """One client connection's state: the open device and the protocol version.
 
-    def __init__(self, opener: Opener, config: SessionConfig = SessionConfig()) -> None:
+    Args:
+        opener: opens a device for an ``O`` request.
+        config: the per-connection settings.
+        audit: where each open and close is recorded (with the open's byte and record
+            counts); ``None``: nowhere.
+    """
+
+    def __init__(
+        self,
+        opener: Opener,
+        config: SessionConfig = SessionConfig(),
+        audit: AuditLog | None = None,
+    ) -> None:
         self._opener = opener
         self._config = config
+        self._audit = audit if audit is not None else AuditLog(None)
         self._device: TapeDevice | None = None
         self._name = ""
         self._v1 = False
         self._buffer = bytearray(0)
+        # Per open, for the audit's close event: plain integer adds on the hot path.
+        self.bytes_read = self.bytes_written = 0
+        self.records_read = self.records_written = 0
 
     # -- the funnel ------------------------------------------------------------------------
 
@@ -137,15 +154,28 @@ class Session:
         self.close_device()
         name = request.device_name
         log.info("open %s (%s)", name, request.flags_text)
-        self._device = self._opener(name, request.flags)
+        mode = "r" if request.flags & os.O_ACCMODE == os.O_RDONLY else "w"
+        try:
+            self._device = self._opener(name, request.flags)
+        except OSError as exc:
+            if exc.errno in _REFUSALS:
+                reason = exc.strerror or os.strerror(exc.errno or errno.EIO)
+                self._audit.event("refuse", device=name, mode=mode, reason=reason)
+            raise
         self._name = name
+        self.bytes_read = self.bytes_written = 0
+        self.records_read = self.records_written = 0
+        self._audit.event("open", device=name, mode=mode)
         return Ack(0)
 
     def _close(self) -> Reply:
         if self._device is None:
             return ErrorReply(errno.EBADF, "no device is open")
         device, self._device = self._device, None
-        device.close()
+        try:
+            device.close()
+        finally:
+            self._audit_close()
         return Ack(0)
 
     def close_device(self) -> None:
@@ -157,6 +187,18 @@ class Session:
             device.close()
         except OSError as exc:
             log.warning("%s: closing failed: %s", self._name, exc.strerror)
+        finally:
+            self._audit_close()
+
+    def _audit_close(self) -> None:
+        self._audit.event(
+            "close",
+            device=self._name,
+            bytes_read=self.bytes_read,
+            bytes_written=self.bytes_written,
+            records_read=self.records_read,
+            records_written=self.records_written,
+        )
 
     def _require(self) -> TapeDevice:
         if self._device is None:
@@ -214,7 +256,13 @@ class Session:
                 return None
             parser.payload_received(n)
             got += n
-        return self._guard(lambda: Ack(self._require().commit_write(count)))
+        return self._guard(lambda: self._commit(count))
+
+    def _commit(self, count: int) -> Reply:
+        written = self._require().commit_write(count)
+        self.bytes_written += written
+        self.records_written += 1
+        return Ack(written)
 
     def read(self, count: int) -> Reply:
         """Read up to ``count`` bytes: the reply's data is a view of a reused buffer."""
@@ -223,6 +271,9 @@ class Session:
             device = self._require()
             view = self._scratch(count)
             got = device.readinto(view)
+            if got:  # 0 is a filemark or the end of data, not a record
+                self.bytes_read += got
+                self.records_read += 1
             return Ack(got, view[:got])
 
         return self._guard(action)
@@ -231,6 +282,10 @@ class Session:
         if len(self._buffer) < count:
             self._buffer = bytearray(count)
         return memoryview(self._buffer)[:count]
+
+
+_REFUSALS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+"""Open failures that are refusals (by the grant, the path policy, write protection)."""
 
 
 def _mapped(table: dict[int, int], op: int, letter: str) -> int:
