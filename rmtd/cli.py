@@ -2,30 +2,48 @@
 
 This is the composition root: it reads the configuration file (``--config``, else
 ``$RMTD_CONFIG``, else ``/etc/rmtd.toml`` when present), lets the command-line options win over
-it, and builds the opener, the named drives and the session from the result.
+it, and builds the opener, the named drives and the session from the result
+(:mod:`rmtd.compose`).
+
+``rmtd`` is a command group whose default, with no subcommand, is the stdio server exactly as
+``/etc/rmt`` is started (``rmtd --root X``, a login shell's ``rmtd -c ...``); ``rmtd listen``
+serves the rsh protocol on TCP (:mod:`rmtd.listen`). Every mode refuses to run set-uid: a
+set-uid rmt is a known root hole (any user could read and write any file through it).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import logging
 import os
 import sys
 
 import click
 
 from devices.interface import DEFAULT_MAX_FILEMARKS, MAX_FILEMARKS_LIMIT
-from rmtd.config import ConfigError, read_config
-from rmtd.drives import DriveStore
-from rmtd.opener import DeviceOpener, OpenerConfig
-from rmtd.protocol import DEFAULT_MAX_RECORD, MAX_RECORD_LIMIT, CommandParser
-from rmtd.session import Session, SessionConfig
+from rmtd.compose import build_session, load_server_config, setup_logging
+from rmtd.config import ConfigError
+from rmtd.protocol import DEFAULT_MAX_RECORD, MAX_RECORD_LIMIT
 from rmtd.transports.stdio import serve
 
 EXIT_CONFIG = 2
+EXIT_SETUID = 3
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+def refuse_setuid() -> None:
+    """Exit unless the real and effective user (and group) ids agree.
+
+    Set-uid, rmtd would open files with the owner's rights for whoever runs it.
+    """
+    if os.getuid() != os.geteuid() or os.getgid() != os.getegid():
+        click.echo(
+            "rmtd: refusing to run set-uid or set-gid (real and effective ids differ)", err=True
+        )
+        sys.exit(EXIT_SETUID)
+
+
+@click.group(
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(package_name="rmtd", prog_name="rmtd")
 @click.option(
     "--config",
@@ -67,7 +85,9 @@ EXIT_CONFIG = 2
     hidden=True,
     help="Ignored: a login shell's '-c', as other rmt servers accept it.",
 )
+@click.pass_context
 def main(
+    ctx: click.Context,
     config_file: str | None,
     root: str | None,
     read_only: bool,
@@ -78,41 +98,25 @@ def main(
     verbose: int,
     login_command: str | None,
 ) -> None:
-    """Serve the RMT protocol on standard input and output."""
+    """Serve the RMT protocol on standard input and output (no subcommand), or run one."""
+    refuse_setuid()
+    if ctx.invoked_subcommand is not None:
+        return  # the subcommand takes its own options
     try:
-        config = read_config(config_file, os.environ)
         overrides = {
             "root": root,
             "max_record": max_record,
             "max_filemarks": max_filemarks,
             "lseek_order": lseek_order,
         }
-        given = {key: value for key, value in overrides.items() if value is not None}
-        config = dataclasses.replace(config, **given)  # type: ignore[arg-type]
-        drives = DriveStore(config) if config.drives else None
+        config, drives = load_server_config(config_file, overrides)
     except ConfigError as exc:
         click.echo(f"rmtd: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
-    level = logging.WARNING - 10 * min(verbose, 2)
     try:
-        handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
+        setup_logging(verbose, log_file)
     except OSError as exc:
         click.echo(f"rmtd: cannot log to {log_file}: {exc.strerror}", err=True)
         sys.exit(EXIT_CONFIG)
-    logging.basicConfig(
-        level=level,
-        handlers=[handler],
-        format="rmtd[%(process)d] %(levelname)s %(name)s: %(message)s",
-    )
-    opener_config = OpenerConfig(
-        root=config.root,
-        read_only=read_only,
-        max_record=config.max_record,
-        max_filemarks=config.max_filemarks,
-        state_dir=config.state_path,
-        defaults=config.defaults,
-    )
-    opener = DeviceOpener(opener_config, drives)
-    session = Session(opener.open, SessionConfig(lseek_order=config.lseek_order))
-    parser = CommandParser(max_record=config.max_record)
+    session, parser = build_session(config, drives, read_only)
     sys.exit(serve(session, parser))

@@ -42,6 +42,7 @@ from rmtd.paths import PathPolicy
 from rmtd.protocol import DEFAULT_MAX_RECORD
 
 if TYPE_CHECKING:  # the CLI composes the two
+    from rmtd.access import Grant
     from rmtd.config import DriveConfig
     from rmtd.drives import DriveStore, OperatorRequest
 
@@ -82,11 +83,15 @@ class DeviceOpener:
     Args:
         config: the root, limits and state directory.
         drives: the named drives; ``None``: every name is a path.
+        grant: what the session was admitted to open; ``None``: everything.
     """
 
-    def __init__(self, config: OpenerConfig, drives: DriveStore | None = None) -> None:
+    def __init__(
+        self, config: OpenerConfig, drives: DriveStore | None = None, grant: Grant | None = None
+    ) -> None:
         self.config = config
         self.drives = drives
+        self.grant = grant
 
     def open(self, name: str, flags: int, force_tape: bool = False) -> TapeDevice:
         """Open the device ``name`` (a device spec with qualifiers) with ``os.open`` flags.
@@ -104,6 +109,10 @@ class DeviceOpener:
                 empty named drive...).
         """
         spec = parse_device_spec(name, self.config.defaults, self.config.max_record)
+        if self.grant is not None:
+            # Before any lookup: a refused name must not be created nor even probed.
+            writing = flags & (os.O_WRONLY | os.O_RDWR) != 0
+            self.grant.check_open(spec.name.lstrip("/"), writing)
         drive = self.drives.find(spec.name) if self.drives is not None else None
         if drive is not None and self.drives is not None:
             return self._open_named(self.drives, drive, name, flags)
