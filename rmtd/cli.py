@@ -120,3 +120,8 @@ def main(
         sys.exit(EXIT_CONFIG)
     session, parser = build_session(config, drives, read_only)
     sys.exit(serve(session, parser))
+
+
+from rmtd.listen import listen  # noqa: E402 (after main, which it joins)
+
+main.add_command(listen)

@@ -89,11 +89,15 @@ class HandshakeParser:
     """Reads a handshake from bytes fed in any pieces (one byte at a time is fine).
 
     Bytes after the command's NUL (a client that does not wait for the reply) are kept in
-    :attr:`rest` for the session.
+    :attr:`rest` for the session. ``rcmd(3)`` sends the stderr port and then waits for the server
+    to connect to it before sending the rest: :attr:`port_done` and :attr:`stderr_port` say
+    when and where.
     """
 
     def __init__(self) -> None:
         self._fields: list[bytes] = []
+        self.port_done = False
+        self.stderr_port: int | None = None
         self._pending = bytearray()
         self._done: Handshake | None = None
         self.rest = b""
@@ -124,6 +128,9 @@ class HandshakeParser:
             view = view[end + 1 :]
             self._fields.append(bytes(self._pending))
             self._pending.clear()
+            if len(self._fields) == 1:
+                self.stderr_port = _port(self._fields[0])
+                self.port_done = True
             if len(self._fields) == len(_FIELDS):
                 self._done = _build(self._fields)
         self.rest = bytes(view)
