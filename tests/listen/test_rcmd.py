@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rmtd.protocol.rcmd import (
@@ -89,6 +89,7 @@ def test_refusal_is_one_line() -> None:
     assert len(refusal("x" * 5000)) == 514
 
 
+@settings(deadline=None)  # never a timed test
 @given(st.binary(max_size=2000), st.integers(1, 50))
 def test_random_bytes_parse_or_fail_cleanly(data: bytes, piece: int) -> None:
     whole: Handshake | HandshakeError | None
