@@ -2,13 +2,17 @@
 
 This is the composition root: it reads the configuration file (``--config``, else
 ``$RMTD_CONFIG``, else ``/etc/rmtd.toml`` when present), lets the command-line options win over
-it, and builds the opener, the named drives and the session from the result.
+it, and builds the opener, the named drives and the session from the result
+(:mod:`rmtd.compose`).
+
+``rmtd`` is a command group whose default, with no subcommand, is the stdio server exactly as
+``/etc/rmt`` is started (``rmtd --root X``, a login shell's ``rmtd -c ...``); ``rmtd listen``
+serves the rsh protocol on TCP (:mod:`rmtd.listen`). Every mode refuses to run set-uid: a
+set-uid rmt is a known root hole (any user could read and write any file through it).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import logging
 import os
 import sys
 
@@ -16,20 +20,42 @@ import click
 
 from devices.interface import DEFAULT_MAX_FILEMARKS, MAX_FILEMARKS_LIMIT
 from rmtd import forced
-from rmtd.access import AccessPolicy
 from rmtd.audit import AuditLog
-from rmtd.config import ConfigError, ServerConfig, read_config
-from rmtd.drives import DriveStore
-from rmtd.opener import DeviceOpener, OpenerConfig
-from rmtd.protocol import DEFAULT_MAX_RECORD, MAX_RECORD_LIMIT, CommandParser
-from rmtd.session import Session, SessionConfig
+from rmtd.compose import build_session, load_server_config, policy_of, setup_logging
+from rmtd.config import ConfigError
+from rmtd.protocol import DEFAULT_MAX_RECORD, MAX_RECORD_LIMIT
 from rmtd.transports.stdio import serve
 
 EXIT_CONFIG = 2
 EXIT_REFUSED = 1
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+def refuse_setuid() -> None:
+    """Exit 2 with a one-line message when rmtd runs set-uid or set-gid.
+
+    Set-uid, rmtd would open files with the owner's rights for whoever runs it.
+    """
+    refusal = forced.setuid_refusal(os.getuid(), os.geteuid())
+    if refusal is None and os.getgid() != os.getegid():
+        refusal = f"refusing to run set-gid (real gid {os.getgid()}, effective {os.getegid()})"
+    if refusal is not None:
+        click.echo(f"rmtd: {refusal}", err=True)
+        sys.exit(EXIT_CONFIG)
+
+
+def open_audit(target: str | None) -> AuditLog:
+    """The audit log ``--audit`` names; exit 2 with a message when it cannot be opened."""
+    try:
+        return AuditLog.to(target)
+    except OSError as exc:
+        click.echo(f"rmtd: cannot open the audit log {target}: {exc.strerror}", err=True)
+        sys.exit(EXIT_CONFIG)
+
+
+@click.group(
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(package_name="rmtd", prog_name="rmtd")
 @click.option(
     "--config",
@@ -81,7 +107,9 @@ EXIT_REFUSED = 1
     hidden=True,
     help="Ignored: a login shell's '-c', as other rmt servers accept it.",
 )
+@click.pass_context
 def main(
+    ctx: click.Context,
     config_file: str | None,
     root: str | None,
     read_only: bool,
@@ -94,77 +122,43 @@ def main(
     audit_target: str | None,
     login_command: str | None,
 ) -> None:
-    """Serve the RMT protocol on standard input and output."""
+    """Serve the RMT protocol on standard input and output (no subcommand), or run one."""
     refuse_setuid()
+    if ctx.invoked_subcommand is not None:
+        return  # the subcommand takes its own options
     try:
-        config = read_config(config_file, os.environ)
         overrides = {
             "root": root,
             "max_record": max_record,
             "max_filemarks": max_filemarks,
             "lseek_order": lseek_order,
         }
-        given = {key: value for key, value in overrides.items() if value is not None}
-        config = dataclasses.replace(config, **given)  # type: ignore[arg-type]
-        drives = DriveStore(config) if config.drives else None
+        config, drives = load_server_config(config_file, overrides)
     except ConfigError as exc:
         click.echo(f"rmtd: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
-    level = logging.WARNING - 10 * min(verbose, 2)
     try:
-        handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
+        setup_logging(verbose, log_file)
     except OSError as exc:
         click.echo(f"rmtd: cannot log to {log_file}: {exc.strerror}", err=True)
         sys.exit(EXIT_CONFIG)
-    logging.basicConfig(
-        level=level,
-        handlers=[handler],
-        format="rmtd[%(process)d] %(levelname)s %(name)s: %(message)s",
-    )
-    opener_config = OpenerConfig(
-        root=config.root,
-        read_only=read_only,
-        max_record=config.max_record,
-        max_filemarks=config.max_filemarks,
-        state_dir=config.state_path,
-        defaults=config.defaults,
-    )
     audit = open_audit(audit_target)
     try:
-        grant = forced.admit(access_policy(config), user, os.environ, audit)
+        grant = forced.admit(policy_of(config), user, os.environ, audit)
         answered = forced.screen(os.environ, audit)
     except forced.RefusedError as exc:
         click.echo(f"rmtd: {exc}", err=True)
         sys.exit(EXIT_REFUSED)
     if answered is not None:
         sys.exit(answered)
-    opener = DeviceOpener(opener_config, drives, grant)
-    session = Session(opener.open, SessionConfig(lseek_order=config.lseek_order), audit)
-    parser = CommandParser(max_record=config.max_record)
+    session, parser = build_session(config, drives, read_only, grant, audit)
     status = serve(session, parser)
     audit.event("disconnect")
     sys.exit(status)
 
 
-def refuse_setuid() -> None:
-    """Exit 2 with a one-line message when rmtd runs set-uid (real and effective uid differ)."""
-    refusal = forced.setuid_refusal(os.getuid(), os.geteuid())
-    if refusal is not None:
-        click.echo(f"rmtd: {refusal}", err=True)
-        sys.exit(EXIT_CONFIG)
+from rmtd.access_cli import access  # noqa: E402 (after main, which they join)
+from rmtd.listen import listen  # noqa: E402
 
-
-def open_audit(target: str | None) -> AuditLog:
-    """The audit log ``--audit`` names; exit 2 with a message when it cannot be opened."""
-    try:
-        return AuditLog.to(target)
-    except OSError as exc:
-        click.echo(f"rmtd: cannot open the audit log {target}: {exc.strerror}", err=True)
-        sys.exit(EXIT_CONFIG)
-
-
-def access_policy(config: ServerConfig) -> AccessPolicy:
-    """The access policy of ``config``: its ``[access]`` table, else open to all."""
-    if config.access is None:
-        return AccessPolicy.open_to_all()
-    return AccessPolicy(config.access)
+main.add_command(listen)
+main.add_command(access)

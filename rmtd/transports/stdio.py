@@ -13,7 +13,7 @@ import contextlib
 import errno
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from rmtd.protocol import (
     CLOSED,
@@ -39,8 +39,23 @@ def send(fd: int, chunks: Sequence[bytes | bytearray | memoryview]) -> None:
             views[0] = views[0][sent:]
 
 
-def serve(session: Session, parser: CommandParser, rfd: int = 0, wfd: int = 1) -> int:
+def serve(
+    session: Session,
+    parser: CommandParser,
+    rfd: int = 0,
+    wfd: int = 1,
+    wait: Callable[[memoryview], int] | None = None,
+) -> int:
     """Serve one connection on ``rfd``/``wfd`` until the client hangs up.
+
+    Args:
+        session: the connection's session.
+        parser: the connection's request parser.
+        rfd: where requests come from.
+        wfd: where replies go.
+        wait: reads the bytes of the next request into a view (default ``readv`` on ``rfd``):
+            called only between requests, so a transport may time out there or stop (by
+            raising) without cutting a request short; the device is closed either way.
 
     Returns:
         The exit status: 0 when the client closed the connection, 1 after a framing error.
@@ -56,7 +71,7 @@ def serve(session: Session, parser: CommandParser, rfd: int = 0, wfd: int = 1) -
                 return 1
             if event is NEED_DATA:
                 buffer = parser.get_buffer()
-                n = os.readv(rfd, [buffer])
+                n = wait(buffer) if wait is not None else os.readv(rfd, [buffer])
                 parser.buffer_updated(n)
                 if n == 0:
                     parser.receive_data(b"")

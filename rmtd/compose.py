@@ -1,0 +1,78 @@
+"""Building a server from its configuration: shared by stdio mode and ``rmtd listen``.
+
+Both modes read the same configuration (``--config``, else ``$RMTD_CONFIG``, else
+``/etc/rmtd.toml`` when present), let command-line options win over it, log the same way, and
+serve each connection with the same session/opener stack; only the transport differs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import sys
+from collections.abc import Mapping
+
+from rmtd.access import AccessPolicy, Grant
+from rmtd.audit import AuditLog
+from rmtd.config import ServerConfig, read_config
+from rmtd.drives import DriveStore
+from rmtd.opener import DeviceOpener, OpenerConfig
+from rmtd.protocol import CommandParser
+from rmtd.session import Session, SessionConfig
+
+LOG_FORMAT = "rmtd[%(process)d] %(levelname)s %(name)s: %(message)s"
+
+
+def load_server_config(
+    config_file: str | None, overrides: Mapping[str, object | None]
+) -> tuple[ServerConfig, DriveStore | None]:
+    """Read the configuration and apply the command line's overrides (``None``: not given).
+
+    Raises:
+        ConfigError: the configuration cannot be used (the message names file, line and key).
+    """
+    config = read_config(config_file, os.environ)
+    given = {key: value for key, value in overrides.items() if value is not None}
+    config = dataclasses.replace(config, **given)  # type: ignore[arg-type]
+    drives = DriveStore(config) if config.drives else None
+    return config, drives
+
+
+def setup_logging(verbose: int, log_file: str | None) -> None:
+    """Log to ``log_file`` (else standard error), more with each ``-v``.
+
+    Raises:
+        OSError: the log file cannot be opened.
+    """
+    level = logging.WARNING - 10 * min(verbose, 2)
+    handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
+    logging.basicConfig(level=level, handlers=[handler], format=LOG_FORMAT)
+
+
+def policy_of(config: ServerConfig) -> AccessPolicy:
+    """The access policy of ``config``: its ``[access]`` table, else open to all."""
+    if config.access is None:
+        return AccessPolicy.open_to_all()
+    return AccessPolicy(config.access)
+
+
+def build_session(
+    config: ServerConfig,
+    drives: DriveStore | None,
+    read_only: bool,
+    grant: Grant | None = None,
+    audit: AuditLog | None = None,
+) -> tuple[Session, CommandParser]:
+    """The session and parser that serve one connection under ``config`` (``grant``, ``audit``)."""
+    opener_config = OpenerConfig(
+        root=config.root,
+        read_only=read_only,
+        max_record=config.max_record,
+        max_filemarks=config.max_filemarks,
+        state_dir=config.state_path,
+        defaults=config.defaults,
+    )
+    opener = DeviceOpener(opener_config, drives, grant)
+    session = Session(opener.open, SessionConfig(lseek_order=config.lseek_order), audit)
+    return session, CommandParser(max_record=config.max_record)

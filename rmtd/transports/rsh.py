@@ -1,0 +1,232 @@
+r"""One rsh session, in the process forked for it: checks, the user switch, then RMT.
+
+After the listener has read a well-formed handshake for the rmt service it forks, and the child
+does what netkit ``rshd.c`` (``doit()``) does before running the command: connect back to the
+client's standard-error port from a privileged port, decide the connection (the access policy),
+become the local user (``initgroups``, ``setgid``, ``setuid``, in that order, so no root group
+survives), answer ``\0`` and run the command: here, the same session and opener stack as stdio
+mode on the socket. A refusal anywhere before that is ``\1`` and a one-line message.
+
+Sessions as root: only with an enforced access policy whose rule names ``root`` as the local
+user. Without an ``[access]`` table every client would otherwise become root by asking.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pwd
+import select
+import signal
+import socket
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import FrameType
+
+from rmtd.access import AccessDenied, AccessPolicy, Grant, Peer
+from rmtd.audit import AuditLog
+from rmtd.compose import build_session
+from rmtd.config import ServerConfig
+from rmtd.drives import DriveStore
+from rmtd.protocol.rcmd import ACCEPT, Handshake, refusal
+from rmtd.transports.stdio import serve
+
+log = logging.getLogger(__name__)
+
+
+class RefusedError(Exception):
+    """The session is refused; ``str()`` is the one-line message sent to the client."""
+
+
+class SessionStopError(Exception):
+    """SIGTERM arrived while the session waited for a request."""
+
+
+class IdleTimeoutError(Exception):
+    """No request came within the idle timeout."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSettings:
+    """What every session of one listener shares.
+
+    Attributes:
+        config: the server configuration.
+        drives: the named drives, if any.
+        read_only: refuse every open for writing.
+        policy: the access policy.
+        idle_timeout: seconds without a request before the session closes its device and ends.
+        audit: the audit log (connections, refusals, opens and closes).
+    """
+
+    config: ServerConfig
+    drives: DriveStore | None
+    read_only: bool
+    policy: AccessPolicy
+    idle_timeout: float
+    audit: AuditLog = field(default_factory=lambda: AuditLog.to(None))
+
+
+class Waiter:
+    """Waits for the next request, ending the session on SIGTERM or after the idle timeout.
+
+    SIGTERM during a request only sets a flag: the request finishes, its reply goes out, and
+    the session ends at the next wait. SIGTERM during a wait ends it at once.
+    """
+
+    def __init__(self, fd: int, idle_timeout: float) -> None:
+        self._fd = fd
+        self._timeout_ms = max(1, int(idle_timeout * 1000))
+        self._stop = False
+        self._waiting = False
+
+    def on_sigterm(self, signum: int, frame: FrameType | None) -> None:
+        """The SIGTERM handler."""
+        del signum, frame
+        self._stop = True
+        if self._waiting:
+            self._waiting = False  # raise once: a second signal must not break the close
+            raise SessionStopError
+
+    def __call__(self, view: memoryview) -> int:
+        """Read the next request's bytes into ``view``; the count, 0 at the end of input.
+
+        Raises:
+            SessionStopError: SIGTERM arrived.
+            IdleTimeoutError: nothing arrived within the idle timeout.
+        """
+        self._waiting = True
+        try:
+            if self._stop:
+                raise SessionStopError
+            poller = select.poll()
+            poller.register(self._fd, select.POLLIN)
+            if not poller.poll(self._timeout_ms):
+                raise IdleTimeoutError
+            return os.readv(self._fd, [view])
+        finally:
+            self._waiting = False
+
+
+def run_session(
+    conn: socket.socket,
+    handshake: Handshake,
+    rest: bytes,
+    stderr_channel: socket.socket | None,
+    s: SessionSettings,
+) -> int:
+    """Check, switch user and serve one connection; the process's exit status.
+
+    Args:
+        conn: the client's connection.
+        handshake: its handshake, for the rmt service.
+        rest: bytes the client sent after the handshake.
+        stderr_channel: the connection to the client's stderr port, if it asked for one
+            (the listener made it, from a privileged port when root, as ``rresvport(3)``).
+        s: the listener's settings for sessions.
+    """
+    address, port = conn.getpeername()[:2]
+    conn.setblocking(True)
+    # A client that stops mid-record, or stops reading replies, must not hold a session forever.
+    timeval = struct.pack("ll", int(s.idle_timeout), int(s.idle_timeout % 1 * 1e6))
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+    try:
+        peer = Peer(address, port, _host_name(address))
+        grant = _admit(s.policy, peer, handshake)
+        become(grant.local_user, s.policy.enforced)
+    except RefusedError as exc:
+        log.warning("refused %s:%d (%s): %s", address, port, handshake.client_user, exc)
+        s.audit.event(
+            "refuse",
+            reason=str(exc),
+            via="rsh",
+            peer=address,
+            port=port,
+            remote_user=handshake.client_user,
+            local_user=handshake.server_user,
+        )
+        with contextlib.suppress(OSError):
+            conn.sendall(refusal(f"rmtd: {exc}"))
+        return 1
+    log.info(
+        "session for %s@%s as %s (%s)", grant.remote_user, address, grant.local_user, os.getpid()
+    )
+    s.audit.event(
+        "connect",
+        via="rsh",
+        peer=address,
+        port=port,
+        remote_user=grant.remote_user,
+        local_user=grant.local_user,
+    )
+    conn.sendall(ACCEPT)
+    try:
+        return _serve(conn, rest, grant, s)
+    finally:
+        s.audit.event("disconnect")
+        if stderr_channel is not None:
+            stderr_channel.close()
+
+
+def _serve(
+    conn: socket.socket,
+    rest: bytes,
+    grant: Grant,
+    s: SessionSettings,
+) -> int:
+    session, parser = build_session(s.config, s.drives, s.read_only, grant, s.audit)
+    if rest:
+        parser.receive_data(rest)
+    waiter = Waiter(conn.fileno(), s.idle_timeout)
+    signal.signal(signal.SIGTERM, waiter.on_sigterm)
+    try:
+        return serve(session, parser, conn.fileno(), conn.fileno(), waiter)
+    except SessionStopError:
+        log.info("stopping: SIGTERM")
+        return 0
+    except IdleTimeoutError:
+        log.info("no request for %g seconds: closing", s.idle_timeout)
+        return 0
+    except BlockingIOError:
+        log.info("the client stalled for %g seconds: closing", s.idle_timeout)
+        return 0
+
+
+def _host_name(address: str) -> str | None:
+    try:
+        return socket.getnameinfo((address, 0), socket.NI_NAMEREQD)[0]
+    except OSError:
+        return None
+
+
+def _admit(policy: AccessPolicy, peer: Peer, handshake: Handshake) -> Grant:
+    try:
+        return policy.admit(peer, handshake.client_user, handshake.server_user, via_rsh=True)
+    except AccessDenied as exc:
+        raise RefusedError(str(exc)) from None
+
+
+def become(
+    local_user: str, enforced: bool, lookup: Callable[[str], pwd.struct_passwd] = pwd.getpwnam
+) -> None:
+    """Switch to ``local_user``'s uid, gid and groups, when running as root.
+
+    Not root, the session runs as the listener's own user (it cannot switch).
+
+    Raises:
+        RefusedError: no such user, or a session as root without a rule that names root.
+    """
+    if os.geteuid() != 0:
+        return
+    try:
+        entry = lookup(local_user)
+    except KeyError:
+        raise RefusedError(f"no local user {local_user!r}") from None
+    if entry.pw_uid == 0 and not (enforced and local_user == "root"):
+        raise RefusedError('sessions as root need an [access] rule whose local_user is "root"')
+    os.initgroups(entry.pw_name, entry.pw_gid)
+    os.setgid(entry.pw_gid)
+    os.setuid(entry.pw_uid)
