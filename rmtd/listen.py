@@ -104,6 +104,14 @@ def listen(
     except OSError as exc:
         click.echo(f"rmtd: cannot log to {log_file}: {exc.strerror}", err=True)
         sys.exit(EXIT_CONFIG)
+    if config.access is None:
+        click.echo(
+            "rmtd: rmtd listen needs an [access] table in its configuration (who may connect, "
+            "as whom, to which devices): without one it would serve every file to anyone who "
+            "reaches the port; see 'rmtd access add'",
+            err=True,
+        )
+        sys.exit(EXIT_CONFIG)
     try:
         audit = AuditLog.to(audit_target)
     except OSError as exc:

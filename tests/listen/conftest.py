@@ -58,6 +58,26 @@ def served(tmp_path: Path) -> Path:
     return root
 
 
+OPEN_ACCESS = """\
+[access]
+require_privileged_port = false
+[[access.proxy]]
+remote_host = "127.0.0.0/8"
+remote_user = "*"
+local_user = "nobody"
+devices = ["*", "*/*"]
+mode = "read-write"
+"""
+"""What the listener tests grant unless they say otherwise: anyone on loopback, as nobody."""
+
+
+def open_config(tmp_path: Path, text: str = OPEN_ACCESS) -> Path:
+    """A configuration file holding ``text`` (by default :data:`OPEN_ACCESS`)."""
+    path = tmp_path / "rmtd.toml"
+    path.write_text(text)
+    return path
+
+
 @pytest.fixture
 def start(served: Path, tmp_path: Path) -> Iterator[Start]:
     started: list[Listener] = []
@@ -66,6 +86,8 @@ def start(served: Path, tmp_path: Path) -> Iterator[Start]:
         port = port or free_port()
         log = tmp_path / "listen.log"
         argv = [RMTD, "listen", "--port", str(port), "--root", str(served), "-v", "--log", str(log)]
+        if "--config" not in options:
+            argv += ["--config", str(open_config(tmp_path))]
         proc = subprocess.Popen([*argv, *options])
         listener = Listener(proc, port, log)
         started.append(listener)

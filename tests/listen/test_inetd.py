@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.listen.conftest import handshake, rmt
+from tests.listen.conftest import handshake, open_config, rmt
 from tests.simh_codec import decode
 
 RMTD = str(Path(sys.executable).with_name("rmtd"))
@@ -17,13 +17,14 @@ RMTD = str(Path(sys.executable).with_name("rmtd"))
 
 @contextmanager
 def inetd(served: Path, *options: str) -> Iterator[tuple[socket.socket, subprocess.Popen[bytes]]]:
+    config = open_config(served.parent)
     """A loopback connection whose server side is ``rmtd listen --inetd``'s standard input."""
     with socket.create_server(("127.0.0.1", 0)) as server:
         client = socket.create_connection(server.getsockname())
         accepted, _ = server.accept()
     with accepted:
         proc = subprocess.Popen(
-            [RMTD, "listen", "--inetd", "--root", str(served), *options],
+            [RMTD, "listen", "--inetd", "--root", str(served), "--config", str(config), *options],
             stdin=accepted.fileno(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

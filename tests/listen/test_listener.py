@@ -183,6 +183,6 @@ def test_nobody_cannot_open_what_only_root_may_read(start: Start, served: Path) 
 def test_root_sessions_need_a_rule_and_unknown_users_are_refused(start: Start) -> None:
     listener = start()
     with listener.connect() as sock:
-        assert b"sessions as root need an [access] rule" in handshake(sock, user="root")
+        assert b"no proxy entry for root@" in handshake(sock, user="root")
     with listener.connect() as sock:
-        assert b"no local user 'nosuchuser'" in handshake(sock, user="nosuchuser")
+        assert b"nosuchuser" in handshake(sock, user="nosuchuser")

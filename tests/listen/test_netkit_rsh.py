@@ -37,4 +37,4 @@ def test_tar_backup_and_restore_through_netkit_rsh(start: Start, tmp_path: Path)
     assert (out / "b.bin").read_bytes() == bytes(range(256)) * 300
     as_root = tar("-tf", "127.0.0.1:vol.tap", cwd=tmp_path)
     assert as_root.returncode != 0
-    assert "sessions as root need an [access] rule" in as_root.stderr
+    assert "no proxy entry for root@" in as_root.stderr
