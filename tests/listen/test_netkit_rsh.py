@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.listen.conftest import Start
+from tests.listen.conftest import Start, open_config
 
 RSH = "--rsh-command=/usr/bin/netkit-rsh"
 
@@ -38,3 +39,41 @@ def test_tar_backup_and_restore_through_netkit_rsh(start: Start, tmp_path: Path)
     as_root = tar("-tf", "127.0.0.1:vol.tap", cwd=tmp_path)
     assert as_root.returncode != 0
     assert "no proxy entry for root@" in as_root.stderr
+
+
+def test_refusals_through_netkit_rsh_say_why(start: Start, tmp_path: Path) -> None:
+    config = open_config(
+        tmp_path,
+        """\
+[access]
+require_privileged_port = true
+reject = ["192.0.2.0/24"]
+[[access.proxy]]
+remote_host = "127.0.0.1"
+remote_user = "root"
+local_user = "nobody"
+devices = ["alice/*.tap"]
+mode = "read-write"
+""",
+    )
+    audit = tmp_path / "audit.log"
+    start("--config", str(config), "--audit", str(audit), port=514)
+    (tmp_path / "a.txt").write_text("a\n")
+    outside = tar("-cf", "nobody@127.0.0.1:other.tap", "a.txt", cwd=tmp_path)
+    assert outside.returncode != 0 and "Permission denied" in outside.stderr
+    unknown = tar("-cf", "nosuchuser@127.0.0.1:alice/v.tap", "a.txt", cwd=tmp_path)
+    assert unknown.returncode != 0
+    assert "no proxy entry for root@" in unknown.stderr and "as nosuchuser" in unknown.stderr
+    events = [json.loads(line) for line in audit.read_text().splitlines()]
+    refused = [e for e in events if e["event"] == "refuse"]
+    assert any("other.tap" in str(e.get("reason")) for e in refused), refused
+    assert any(e["event"] == "connect" and e["via"] == "rsh" for e in events)
+
+
+def test_a_rejected_network_is_refused_through_netkit_rsh(start: Start, tmp_path: Path) -> None:
+    config = open_config(tmp_path, 'root = "."\n[access]\nreject = ["127.0.0.0/8"]\n')
+    start("--config", str(config), port=514)
+    (tmp_path / "a.txt").write_text("a\n")
+    done = tar("-cf", "nobody@127.0.0.1:v.tap", "a.txt", cwd=tmp_path)
+    assert done.returncode != 0
+    assert "reject" in done.stderr.lower(), done.stderr
