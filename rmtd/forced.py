@@ -125,6 +125,12 @@ def admit(
         return None
     remote = user if user is not None else local
     known: dict[str, str | int | None] = {"remote_user": remote, "local_user": local}
+    if not policy.enforced:
+        # --user names whom the access rules should judge; with no rules it would open every
+        # file to that key's holder. Safe by default: refuse, as rmtd listen does.
+        reason = "--user needs an [access] table in the configuration to decide what it may do"
+        audit.event("refuse", reason=reason, via="ssh", **known)
+        raise RefusedError(reason)
     try:
         peer = peer_from(environ)
         known.update(peer=peer.address, port=peer.port)

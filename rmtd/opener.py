@@ -40,6 +40,7 @@ from rmtd.devspec import Qualifiers, parse_device_spec
 from rmtd.named_device import NamedDriveDevice
 from rmtd.paths import PathPolicy
 from rmtd.protocol import DEFAULT_MAX_RECORD
+from rmtd.protocol.fields import modifies
 
 if TYPE_CHECKING:  # the CLI composes the two
     from rmtd.access import Grant
@@ -114,10 +115,17 @@ class DeviceOpener:
             # Before anything is resolved or created: a name outside the grant must not even
             # learn whether the file exists.
             granted = drive.name if drive is not None else _normalised(spec.name)
-            self.grant.check_open(granted, (flags & os.O_ACCMODE) != os.O_RDONLY)
+            self.grant.check_open(granted, modifies(flags))
         if drive is not None and self.drives is not None:
             return self._open_named(self.drives, drive, name, flags)
         path = self.config.paths.resolve(spec.name)
+        if self.grant is not None:
+            # A symlink must not carry a grant to another file: the file the name leads to
+            # must be granted too (relative to the root, or to the working directory).
+            base = os.path.realpath(self.config.root or ".")
+            real = os.path.relpath(os.path.realpath(path), base)
+            if real != _normalised(spec.name):
+                self.grant.check_open(real, modifies(flags))
         kind = DeviceKind.SIMH if force_tape else claimed_kind(spec.name, path, spec.qualifiers.cd)
         if kind is DeviceKind.PLAIN:
             if self._check_write(spec.name, flags, spec.qualifiers):
@@ -146,7 +154,7 @@ class DeviceOpener:
         if kind is DeviceKind.PLAIN:
             raise tape_error(errno.EMEDIUMTYPE, f"{name}: a plain file, not a tape image")
         options = OpenOptions(
-            write=writing,
+            write=writing and (flags & os.O_ACCMODE) != os.O_RDONLY,
             create=bool(flags & os.O_CREAT),
             nonblock=bool(flags & os.O_NONBLOCK),
             # A named drive's /UNLOAD is carried out by NamedDriveDevice: the volume is
@@ -160,7 +168,12 @@ class DeviceOpener:
         return StreamingTape(tape) if q.stream else tape
 
     def _check_write(self, name: str, flags: int, q: Qualifiers) -> bool:
-        writing = (flags & os.O_ACCMODE) != os.O_RDONLY
+        """Refuse a modifying open where writing is not allowed; whether it writes.
+
+        Modifying includes ``O_CREAT``, ``O_TRUNC`` and ``O_APPEND`` with ``O_RDONLY``: Linux
+        truncates and creates whatever the access mode says.
+        """
+        writing = modifies(flags)
         if writing and self.config.read_only:
             raise tape_error(errno.EROFS, f"{name}: the server is read-only")
         if writing and not q.write:

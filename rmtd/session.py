@@ -41,6 +41,7 @@ from rmtd.protocol import (
     VersionRequest,
     WriteRequest,
 )
+from rmtd.protocol.fields import modifies
 from rmtd.protocol.v1 import V1_EXTENDED_OPS, V1_IOCTL_OPS
 from rmtd.status import MTGET_SIZE, pack_mtget, status_field
 
@@ -154,7 +155,7 @@ class Session:
         self.close_device()
         name = request.device_name
         log.info("open %s (%s)", name, request.flags_text)
-        mode = "r" if request.flags & os.O_ACCMODE == os.O_RDONLY else "w"
+        mode = "w" if modifies(request.flags) else "r"
         try:
             self._device = self._opener(name, request.flags)
         except OSError as exc:

@@ -20,6 +20,7 @@ __all__ = [
     "OPEN_FLAG_NAMES",
     "O_ACCMODE",
     "WHENCE_NAMES",
+    "modifies",
     "parse_int",
     "parse_open_flags",
     "parse_whence_name",
@@ -108,6 +109,18 @@ def parse_int(raw: bytes, what: str, low: int, high: int, *, empty: int | None =
 def parse_whence_name(raw: bytes) -> int | None:
     """Return the value of a symbolic whence (``SET``, ``SEEK_CUR``...), else None."""
     return WHENCE_NAMES.get(raw.strip(b" \t\r").decode("ascii", "replace"))
+
+
+def modifies(flags: int) -> bool:
+    """Whether an open with (Linux) ``flags`` may change the file.
+
+    A write access mode, or ``O_CREAT``, ``O_TRUNC`` or ``O_APPEND``, which Linux honours
+    even with ``O_RDONLY``: access rules and read-only modes must count them as writing.
+    """
+    if flags & O_ACCMODE:
+        return True
+    bits = OPEN_FLAG_NAMES
+    return bool(flags & (bits["CREAT"] | bits["TRUNC"] | bits["APPEND"]))
 
 
 def parse_open_flags(raw: bytes, *, trust_numeric: bool = False, strict: bool = False) -> int:

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from rmtd import cli
 from rmtd.access import AccessPolicy
 from rmtd.audit import AuditLog
-from rmtd.config import parse_config
+from rmtd.config import load_config, parse_config
 from rmtd.forced import Asked, RefusedError, admit, classify, local_account, peer_from, screen
 
 RMTD = str(Path(sys.executable).with_name("rmtd"))
@@ -100,9 +100,16 @@ def test_without_user_or_access_table_nothing_is_enforced(tmp_path: Path) -> Non
     assert admit(AccessPolicy.open_to_all(), None, {}, AuditLog.to(None)) is None
 
 
-def test_user_without_ssh_connection_is_refused(tmp_path: Path) -> None:
+def test_user_without_an_access_table_is_refused(tmp_path: Path) -> None:
+    # Safe by default: with no rules, --user would open every file to the key's holder.
+    with pytest.raises(RefusedError, match=r"needs an \[access\] table"):
+        admit(AccessPolicy.open_to_all(), "alice", SSH, AuditLog.to(None))
+
+
+def test_user_without_ssh_connection_is_refused(served: tuple[Path, Path]) -> None:
+    policy = AccessPolicy(load_config(str(served[1])).access)
     with pytest.raises(RefusedError, match="forced command"):
-        admit(AccessPolicy.open_to_all(), "alice", {}, AuditLog.to(None))
+        admit(policy, "alice", {}, AuditLog.to(None))
 
 
 def test_screen_refuses_other_commands_and_audits(tmp_path: Path) -> None:
@@ -123,15 +130,17 @@ def rmtd(
     )
 
 
-def test_a_uname_probe_gets_unames_answer() -> None:
-    done = rmtd(["--user", "alice"], {**SSH, "SSH_ORIGINAL_COMMAND": "uname"})
+def test_a_uname_probe_gets_unames_answer(served: tuple[Path, Path]) -> None:
+    alice = ["--user", "alice", "--config", str(served[1])]
+    done = rmtd(alice, {**SSH, "SSH_ORIGINAL_COMMAND": "uname"})
     assert (done.returncode, done.stdout) == (0, os.uname().sysname.encode() + b"\n")
-    done = rmtd(["--user", "alice"], {**SSH, "SSH_ORIGINAL_COMMAND": "uname -r"})
+    done = rmtd(alice, {**SSH, "SSH_ORIGINAL_COMMAND": "uname -r"})
     assert done.stdout == os.uname().release.encode() + b"\n"
 
 
-def test_another_command_is_refused_with_one_line() -> None:
-    done = rmtd(["--user", "alice"], {**SSH, "SSH_ORIGINAL_COMMAND": "id"}, b"Ox.tap\n0\n")
+def test_another_command_is_refused_with_one_line(served: tuple[Path, Path]) -> None:
+    alice = ["--user", "alice", "--config", str(served[1])]
+    done = rmtd(alice, {**SSH, "SSH_ORIGINAL_COMMAND": "id"}, b"Ox.tap\n0\n")
     assert done.returncode == 1 and done.stdout == b""
     assert done.stderr.count(b"\n") == 1 and b"serves rmt only" in done.stderr
 
