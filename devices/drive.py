@@ -423,6 +423,9 @@ class VirtualTapeDrive(Positioner):
     def _set_density(self, count: int) -> int:
         if not 0 <= count <= 0xFF:
             raise tape_error(errno.EINVAL, f"{self.name}: density code {count} is out of range")
+        if self.write_protected and count != self.volume.density:
+            # The density is recorded on the volume (VolumeInfo), so setting it writes.
+            raise tape_error(errno.EROFS, f"{self.name}: volume is write-protected")
         self.volume.density = count
         return count
 

@@ -111,13 +111,15 @@ class DeviceOpener:
         """
         spec = parse_device_spec(name, self.config.defaults, self.config.max_record)
         drive = self.drives.find(spec.name) if self.drives is not None else None
+        protect = False
         if self.grant is not None:
             # Before anything is resolved or created: a name outside the grant must not even
             # learn whether the file exists.
             granted = drive.name if drive is not None else _normalised(spec.name)
             self.grant.check_open(granted, modifies(flags))
+            protect = not _grants_writing(self.grant, granted)
         if drive is not None and self.drives is not None:
-            return self._open_named(self.drives, drive, name, flags)
+            return self._open_named(self.drives, drive, name, (flags, protect))
         path = self.config.paths.resolve(spec.name)
         if self.grant is not None:
             # A symlink must not carry a grant to another file: the file the name leads to
@@ -131,7 +133,10 @@ class DeviceOpener:
             if self._check_write(spec.name, flags, spec.qualifiers):
                 _refuse_tape_as_plain(spec.name, path)
             return PlainFile(path, flags, spec.name)
-        return self._open_volume(path, spec.name, kind, (flags, spec.qualifiers), force_tape)
+        # A read-only grant write-protects the volume for this open, as /NOWRITE does: then
+        # nothing recorded on the volume changes either (its density, say).
+        q = dataclasses.replace(spec.qualifiers, write=False) if protect else spec.qualifiers
+        return self._open_volume(path, spec.name, kind, (flags, q), force_tape)
 
     def _open_volume(
         self,
@@ -217,7 +222,7 @@ class DeviceOpener:
     # -- named drives ------------------------------------------------------------------------
 
     def _open_named(
-        self, store: DriveStore, drive: DriveConfig, name: str, flags: int
+        self, store: DriveStore, drive: DriveConfig, name: str, how: tuple[int, bool]
     ) -> TapeDevice:
         """Open the volume a named drive holds; with /ASSIST, wait for an operator to load one.
 
@@ -225,7 +230,10 @@ class DeviceOpener:
             OSError: ENXIO for a real drive; ENOMEDIUM for an empty drive (at once, or after
                 ``assist_timeout`` with /ASSIST); the errors of opening the volume.
         """
+        flags, protect = how
         q = parse_device_spec(name, drive.qualifiers, self.config.max_record).qualifiers
+        if protect:  # a read-only grant: write-protected for this open, as /NOWRITE
+            q = dataclasses.replace(q, write=False)
         label = f"{drive.name}:"
         self._check_write(label, flags, q)
         if drive.device is not None:
@@ -275,6 +283,15 @@ class DeviceOpener:
             store.release(drive, image, reshelve=reshelve)
 
         return NamedDriveDevice(device, held, release, how[1])
+
+
+def _grants_writing(grant: Grant, name: str) -> bool:
+    """Whether ``grant`` would let ``name`` be opened for writing."""
+    try:
+        grant.check_open(name, True)
+    except OSError:
+        return False
+    return True
 
 
 def _normalised(name: str) -> str:

@@ -81,3 +81,20 @@ def test_a_symlink_inside_the_root_carries_no_grant(root: Path) -> None:
     assert errno_of(opener, "alice/link.dat", os.O_RDONLY) == errno.EACCES
     (root / "alice" / "same.dat").symlink_to("plain.dat")  # inside the grant: fine
     opener.open("alice/same.dat", os.O_RDONLY).close()
+
+
+def test_a_read_only_grant_write_protects_the_volume(root: Path) -> None:
+    from devices.interface import GeneralStatus, MtOp
+    from devices.state import StateFile, VolumeInfo
+    from devices.vtape import create_tape_image
+
+    image = root / "alice" / "vol.tap"
+    create_tape_image(str(image), VolumeInfo(density=1))
+    opener = DeviceOpener(OpenerConfig(root=str(root)), None, grant())
+    device = opener.open("alice/vol.tap", os.O_RDONLY)
+    assert device.status().gstat & GeneralStatus.WR_PROT
+    with pytest.raises(OSError) as failed:
+        device.ioctl(MtOp.MTSETDENSITY, 2)
+    assert failed.value.errno == errno.EROFS
+    device.close()
+    assert StateFile(str(image)).load().volume.density == 1
