@@ -26,10 +26,11 @@ import click
 import tomlkit
 from tomlkit.items import AoT, Table
 
-from rmtd.access import MODES, AccessDenied, AccessPolicy, HostPattern, Peer
+from rmtd.access import MODES, AccessDenied, AccessPolicy, HostPattern, Peer, grant_name
 from rmtd.access_config import check_glob
 from rmtd.config import DEFAULT_CONFIG, ConfigError, ServerConfig, default_config_path
 from rmtd.config import parse_config as parse_server_config
+from rmtd.devspec import DevSpecError, parse_device_spec
 
 EXIT_REFUSED = 1
 EXIT_CONFIG = 2
@@ -350,19 +351,24 @@ def check(
 ) -> None:
     """Say whether USER@HOST may open DEVICE (a name inside root or a drive), and why."""
     user, peer = _peer(user_at_host, address, port)
-    name = device.lstrip("/")
-    if ".." in name.split("/"):
-        raise click.BadParameter(f"{device!r}: a name inside root has no '..'")
+    try:
+        spec_name = parse_device_spec(device).name  # as the opener: qualifiers are no part
+    except DevSpecError as exc:
+        raise click.BadParameter(f"{device!r}: {exc}") from None
     _, config = _load(ctx)
+    drive = config.drive(spec_name)
+    name = drive.name if drive is not None else grant_name(spec_name)
+    if drive is None and ".." in name.split("/"):
+        raise click.BadParameter(f"{device!r}: a name inside root has no '..'")
     policy = AccessPolicy(config.access)
     how = "writing" if write else "reading"
     try:
         grant = policy.admit(peer, user, local_user or user, via_rsh=port is not None)
-        rule = grant.rule_for(name, write)
+        rule = grant.rule_for(name, write, drive=drive is not None)
     except AccessDenied as exc:
         click.echo(f"refused: the connection: {exc}")
         sys.exit(EXIT_REFUSED)
     except OSError as exc:
         click.echo(f"refused: {exc.strerror}")
         sys.exit(EXIT_REFUSED)
-    click.echo(f"allowed: {grant.who} may open {name} for {how}: {rule}")
+    click.echo(f"allowed: {grant.who} may open {device} for {how}: {rule}")

@@ -250,6 +250,57 @@ def test_check_prints_the_decision_and_the_rule(
     assert result.output.startswith(expected), result.output
 
 
+@pytest.mark.parametrize(
+    ("device", "expected"),
+    [
+        ("alice/v.tap/norewind/density=1600", "allowed: "),
+        ("/alice//./v.tap", "allowed: "),
+        ("mua0:/unload", "allowed: "),
+        ("Mua0:", "allowed: "),  # the configured drive, any case
+        ("alice/v.tap/bogus=1", "Error"),
+    ],
+)
+def test_check_normalises_the_device_as_the_opener_does(
+    site: Path, device: str, expected: str
+) -> None:
+    result = run(site, "check", "alice@client.example", device, "--write")
+    assert expected in result.output, result.output
+    assert result.exit_code == (0 if expected.startswith("allowed") else 2)
+
+
+def test_check_matches_a_file_of_drive_like_name_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "rmtd.toml"
+    path.write_text(SITE.replace('[drives.mua0]\nimage = "vol001.tap"  # first volume\n', ""))
+    (tmp_path / "tapes").mkdir()
+    assert run(path, "check", "alice@client.example", "mua0").exit_code == 0
+    result = run(path, "check", "alice@client.example", "MUA0:")
+    assert result.exit_code == 1
+    assert "MUA0:: not granted" in result.output
+
+
+def test_check_names_the_entrys_local_account(tmp_path: Path) -> None:
+    path = tmp_path / "rmtd.toml"
+    path.write_text(
+        '[access]\n[[access.proxy]]\nremote_host = "*"\nremote_user = "*"\n'
+        'local_user = "NOBODY"\ndevices = ["*"]\nmode = "read-only"\n'
+    )
+    result = run(path, "check", "alice@10.0.0.1", "v.tap", "--local-user", "nobody")
+    assert result.output.startswith("allowed: alice@10.0.0.1 as NOBODY may open"), result.output
+
+
+def test_check_of_a_star_local_user_is_the_remote_users_own_account(tmp_path: Path) -> None:
+    path = tmp_path / "rmtd.toml"
+    path.write_text(
+        '[access]\n[[access.proxy]]\nremote_host = "*"\nremote_user = "*"\n'
+        'local_user = "*"\ndevices = ["*"]\nmode = "read-only"\n'
+    )
+    result = run(path, "check", "NOBODY@10.0.0.1", "v.tap", "--local-user", "NOBODY")
+    assert result.output.startswith("allowed: NOBODY@10.0.0.1 as nobody may open"), result.output
+    result = run(path, "check", "nobody@10.0.0.1", "v.tap", "--local-user", "daemon")
+    assert result.output.startswith("refused: the connection: no proxy entry"), result.output
+    assert result.exit_code == 1
+
+
 def test_check_refuses_a_malformed_question(site: Path) -> None:
     assert run(site, "check", "alice", "x").exit_code == 2
     assert run(site, "check", "alice@h", "a/../b").exit_code == 2
