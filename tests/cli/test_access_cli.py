@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 from pathlib import Path
@@ -354,3 +355,80 @@ def test_check_agrees_with_the_policy(
     else:
         assert result.exit_code == 0, result.output
         assert result.output.startswith("allowed: ")
+
+
+COMMENTED = """\
+[access]
+reject = []
+
+# alice: her desk
+[[access.proxy]]
+remote_host = "a.example"
+remote_user = "alice"
+local_user = "alice"
+devices = ["alice/*"]
+mode = "read-write"
+
+# bob: the night shift
+# (two lines)
+[[access.proxy]]
+remote_host = "b.example"
+remote_user = "bob"
+local_user = "bob"
+devices = ["bob/*"]
+mode = "read-write"
+
+# carol: audits
+[[access.proxy]]
+remote_host = "c.example"
+remote_user = "carol"
+local_user = "carol"
+devices = ["carol/*"]
+mode = "read-only"
+# end of entries
+"""
+
+
+def section(text: str, name: str) -> str:
+    """The entry for ``name`` with the comment lines directly above it."""
+    lines = text.split("[[access.proxy]]\n")
+    for before, entry in itertools.pairwise(lines):
+        if f'remote_user = "{name}"' in entry:
+            comments = [line for line in before.split("\n\n")[-1].splitlines() if line]
+            return "\n".join(comments)
+    raise AssertionError(f"no entry for {name}")
+
+
+@pytest.mark.parametrize(
+    ("removed", "kept"),
+    [("1", ("bob", "carol")), ("2", ("alice", "carol")), ("3", ("alice", "bob"))],
+)
+def test_remove_takes_the_comments_above_the_entry_and_keeps_the_others(
+    tmp_path: Path, removed: str, kept: tuple[str, str]
+) -> None:
+    path = tmp_path / "rmtd.toml"
+    path.write_text(COMMENTED)
+    assert run(path, "remove", removed).exit_code == 0
+    text = path.read_text()
+    expected = {
+        "alice": "# alice: her desk",
+        "bob": "# bob: the night shift\n# (two lines)",
+        "carol": "# carol: audits",
+    }
+    for name in kept:
+        assert section(text, name) == expected[name], text
+    gone = ({"alice", "bob", "carol"} - set(kept)).pop()
+    assert expected[gone].splitlines()[0] not in text
+    assert text.startswith("[access]\nreject = []\n\n")
+
+
+def test_removing_entries_one_after_another_keeps_each_ones_comments(tmp_path: Path) -> None:
+    path = tmp_path / "rmtd.toml"
+    path.write_text(COMMENTED)
+    assert run(path, "remove", "2").exit_code == 0
+    assert run(path, "remove", "1").exit_code == 0
+    text = path.read_text()
+    assert section(text, "carol") == "# carol: audits"
+    assert "alice" not in text and "bob" not in text
+    assert run(path, "remove", "--remote-user", "carol").exit_code == 0
+    assert "# carol" not in path.read_text()
