@@ -24,12 +24,13 @@ from typing import Any, NoReturn
 
 import click
 import tomlkit
-from tomlkit.items import AoT, Table
+from tomlkit.items import AoT, Comment, Null, Table, Trivia, Whitespace
 
-from rmtd.access import MODES, AccessDenied, AccessPolicy, HostPattern, Peer
+from rmtd.access import MODES, AccessDenied, AccessPolicy, HostPattern, Peer, grant_name
 from rmtd.access_config import check_glob
 from rmtd.config import DEFAULT_CONFIG, ConfigError, ServerConfig, default_config_path
 from rmtd.config import parse_config as parse_server_config
+from rmtd.devspec import DevSpecError, parse_device_spec
 
 EXIT_REFUSED = 1
 EXIT_CONFIG = 2
@@ -281,13 +282,62 @@ def remove(
             _fail(f"no proxy entry {'numbered ' + str(number) if number else 'matches'}")
         gone = [_describe(entries[n - 1]) for n in chosen]
         for n in reversed(chosen):
-            del entries[n - 1]
+            _remove_entry(table, entries, n - 1)
         if not entries:
             del table["proxy"]
         said = "\n".join(f"removed proxy entry {n}: {g}" for n, g in zip(chosen, gone, strict=True))
         return said
 
     _edit(ctx, change)
+
+
+def _comments_start(body: list[tuple[Any, Any]], end: int) -> int:
+    """Where the run of comment lines directly above position ``end`` of ``body`` starts."""
+    start = end
+    while (
+        start > 0 and body[start - 1][0] is None and isinstance(body[start - 1][1], Comment | Null)
+    ):
+        start -= 1
+    return start
+
+
+def _remove_entry(table: Table, entries: AoT, index: int) -> None:
+    """Delete proxy entry ``index`` (0-based) with the comment lines directly above it.
+
+    tomlkit keeps the comments above ``[[access.proxy]]`` at the end of the table before it,
+    so a plain ``del`` would take the next entry's comments and leave this one's behind. They
+    are moved in place (replaced by ``Null`` items, as tomlkit itself removes) so the indices
+    of the containers' keys stay valid.
+    """
+    tables = entries.body
+    if index == 0:
+        body = table.value.body
+        end = next(n for n, (_, item) in enumerate(body) if item is entries)
+    else:
+        body = tables[index - 1].value.body
+        end = len(body)
+    start = _comments_start(body, end)
+    moved = ""
+    if index + 1 < len(tables):
+        own = tables[index].value.body
+        moved = "".join(item.as_string() for _, item in own[_comments_start(own, len(own)) :])
+    for n in range(start, end):
+        body[n] = (None, Null())  # in place: the container's key indices must not shift
+    if moved:
+        if start < end:
+            body[start] = (None, _comment(moved))
+        elif index > 0:
+            body.append((None, _comment(moved)))
+        elif start > 0 and isinstance(body[start - 1][1], Whitespace):
+            body[start - 1] = (None, _comment(moved, body[start - 1][1].as_string()))
+        elif start > 0:
+            body[start - 1][1].trivia.trail += moved
+    del entries[index]
+
+
+def _comment(text: str, before: str = "") -> Comment:
+    """Comment lines ``text`` (each ending in a newline) as one item, after ``before``."""
+    return Comment(Trivia(indent=before, comment_ws="", comment=text, trail=""))
 
 
 def _describe(entry: Any) -> str:
@@ -350,19 +400,24 @@ def check(
 ) -> None:
     """Say whether USER@HOST may open DEVICE (a name inside root or a drive), and why."""
     user, peer = _peer(user_at_host, address, port)
-    name = device.lstrip("/")
-    if ".." in name.split("/"):
-        raise click.BadParameter(f"{device!r}: a name inside root has no '..'")
+    try:
+        spec_name = parse_device_spec(device).name  # as the opener: qualifiers are no part
+    except DevSpecError as exc:
+        raise click.BadParameter(f"{device!r}: {exc}") from None
     _, config = _load(ctx)
+    drive = config.drive(spec_name)
+    name = drive.name if drive is not None else grant_name(spec_name)
+    if drive is None and ".." in name.split("/"):
+        raise click.BadParameter(f"{device!r}: a name inside root has no '..'")
     policy = AccessPolicy(config.access)
     how = "writing" if write else "reading"
     try:
         grant = policy.admit(peer, user, local_user or user, via_rsh=port is not None)
-        rule = grant.rule_for(name, write)
+        rule = grant.rule_for(name, write, drive=drive is not None)
     except AccessDenied as exc:
         click.echo(f"refused: the connection: {exc}")
         sys.exit(EXIT_REFUSED)
     except OSError as exc:
         click.echo(f"refused: {exc.strerror}")
         sys.exit(EXIT_REFUSED)
-    click.echo(f"allowed: {grant.who} may open {name} for {how}: {rule}")
+    click.echo(f"allowed: {grant.who} may open {device} for {how}: {rule}")

@@ -14,8 +14,10 @@ only when no proxy entry applies. Lines, the first whose host and user match dec
 ``host -user``
     refuses that user from the host.
 
-``host`` is a host name (compared case-insensitively with the peer's name, never resolved) or
-an IP address. Blank lines and ``#`` comments are skipped. Not supported, each skipped with a
+``host`` is a host name (compared case-insensitively with the peer's forward-confirmed name,
+never resolved) or an IP address or network, matched by the same rule as the ``[access]``
+table's hosts (:class:`rmtd.hosts.HostPattern`, IPv4-mapped addresses as IPv4). Blank lines
+and ``#`` comments are skipped. Not supported, each skipped with a
 warning in the log: ``+`` alone or as the user (any host, any user: modern rshd refuses it
 too), netgroups (``+@group``, ``-@group``, ``@group``), and lines of more than two fields.
 
@@ -26,9 +28,10 @@ is never admitted through it, as ``ruserok(3)`` skips ``/etc/hosts.equiv`` for u
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from dataclasses import dataclass
+
+from rmtd.hosts import HostPattern, Peer
 
 log = logging.getLogger(__name__)
 
@@ -55,24 +58,16 @@ class EquivLine:
     Attributes:
         number: its 1-based line number.
         text: the line as written, stripped.
-        host: the host, lower case, without ``-``.
+        host: the host, without ``-``.
         user: the user without ``-``; ``None``: the same user as the local one.
         deny: the line refuses (a ``-`` on the host or the user).
     """
 
     number: int
     text: str
-    host: str
+    host: HostPattern
     user: str | None
     deny: bool
-
-    def host_matches(self, address: str, name: str | None) -> bool:
-        """Whether the peer is this line's host (an address equal, or a name equal)."""
-        try:
-            return ipaddress.ip_address(self.host) == ipaddress.ip_address(address)
-        except ValueError:
-            pass
-        return name is not None and name.lower().removesuffix(".") == self.host.removesuffix(".")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,14 +82,12 @@ class HostsEquiv:
     path: str
     lines: tuple[EquivLine, ...]
 
-    def match(
-        self, address: str, name: str | None, remote_user: str, local_user: str
-    ) -> EquivMatch:
+    def match(self, peer: Peer, remote_user: str, local_user: str) -> EquivMatch:
         """Decide a connection by the first line whose host and user match."""
         if local_user == ROOT:
             return EquivMatch(False, f"{self.path} is never used for {ROOT}")
         for line in self.lines:
-            if not line.host_matches(address, name):
+            if not line.host.matches(peer):
                 continue
             if line.user is not None and line.user != remote_user:
                 continue
@@ -131,11 +124,17 @@ def _line(number: int, text: str) -> tuple[EquivLine | None, str]:
     if user is not None and user.startswith("+"):
         return None, "a '+' user is not supported (it would trust any user)"
     deny = host.startswith("-") or (user is not None and user.startswith("-"))
-    host = host.removeprefix("-").lower()
+    host = host.removeprefix("-")
     user = user.removeprefix("-") if user is not None else None
     if not host or user == "":
         return None, "an empty host or user"
-    return EquivLine(number, text, host, user, deny), ""
+    if host == "*":
+        return None, "'*' is not supported (it would trust any host)"
+    try:
+        pattern = HostPattern.parse(host)
+    except ValueError as exc:
+        return None, str(exc)
+    return EquivLine(number, text, pattern, user, deny), ""
 
 
 def read_hosts_equiv(path: str) -> HostsEquiv:

@@ -130,5 +130,7 @@ def listen(
         sock,
         ListenerSettings(max_sessions, handshake_timeout),
         lambda conn, handshake, rest, back: run_session(conn, handshake, rest, back, session),
+        policy=session.policy,
+        audit=audit,
     )
     sys.exit(listener.run())

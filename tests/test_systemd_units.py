@@ -23,7 +23,7 @@ def unit(name: str) -> configparser.RawConfigParser:
 
 def test_the_socket_accepts_each_connection_on_514() -> None:
     socket = unit("rmtd.socket")
-    assert socket["Socket"]["ListenStream"] == "514"
+    assert socket["Socket"]["ListenStream"] == "127.0.0.1:514"  # the default host, loopback
     assert socket["Socket"]["Accept"] == "yes"
     assert socket["Install"]["WantedBy"] == "sockets.target"
 
@@ -33,6 +33,18 @@ def test_the_instance_service_runs_one_connection_on_stdin() -> None:
     assert service["StandardInput"] == "socket"
     assert service["StandardOutput"] == "socket"
     assert shlex.split(service["ExecStart"])[1:3] == ["listen", "--inetd"]
+
+
+@pytest.mark.parametrize("name", ["rmtd@.service", "rmtd-listen.service"])
+def test_each_service_audits_to_syslog(name: str) -> None:
+    argv = shlex.split(unit(name)["Service"]["ExecStart"])
+    assert argv[argv.index("--audit") + 1] == "syslog"
+
+
+def test_the_socket_comment_says_systemd_refuses_beyond_max_connections() -> None:
+    text = (UNITS / "rmtd.socket").read_text()
+    assert "wait in the listen queue" not in text
+    assert "systemd refuses" in text
 
 
 def test_the_listener_service_runs_rmtd_listen() -> None:

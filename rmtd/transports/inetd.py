@@ -5,27 +5,47 @@ systemd's ``rmtd.socket`` with ``Accept=yes`` (or inetd) accepts the connection 
 the listener does for each of its connections (connecting back to the client's stderr port
 when it names one), then runs the session in this process: the same checks, user switch and
 RMT service as a session the listener forks (:func:`rmtd.transports.rsh.run_session`).
+
+As in the listener, the peer is screened first (:meth:`rmtd.access.AccessPolicy.screen`), a
+stderr port is checked before it is connected to, and every refusal is a ``refuse`` event in
+the audit log with the peer, its port and the reason.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import time
 
+from rmtd.access import AccessDenied
+from rmtd.hosts import plain_address
 from rmtd.protocol.rcmd import HandshakeError, HandshakeParser
 from rmtd.transports.listener import bind_reserved, refuse_now
 from rmtd.transports.rsh import SessionSettings, run_session
+
+log = logging.getLogger(__name__)
 
 
 def serve_connection(conn: socket.socket, settings: SessionSettings, timeout: float) -> int:
     """Read the handshake from ``conn`` within ``timeout`` seconds, then serve the session.
 
+    Refusals are recorded in ``settings.audit``.
+
     Returns:
-        The exit status: the session's, or 1 when the handshake is refused.
+        The exit status: the session's, or 1 when the connection is refused.
     """
+    try:
+        address, port = conn.getpeername()[:2]
+    except OSError:
+        conn.close()
+        return 1
+    refuse = _Refuser(conn, settings, plain_address(address), port)
+    try:
+        settings.policy.screen(refuse.address, port, via_rsh=True)
+    except AccessDenied as exc:
+        return refuse(str(exc))
     parser = HandshakeParser()
-    back: socket.socket | None = None
     deadline = time.monotonic() + timeout
     try:
         while True:
@@ -33,25 +53,51 @@ def serve_connection(conn: socket.socket, settings: SessionSettings, timeout: fl
             try:
                 handshake = parser.feed(conn.recv(4096))
             except TimeoutError:
-                return _refuse(conn, back, f"no complete handshake within {timeout:g} seconds")
+                return refuse(f"no complete handshake within {timeout:g} seconds")
             except HandshakeError as exc:
-                return _refuse(conn, back, f"bad handshake: {exc}")
-            if parser.port_done and parser.stderr_port and back is None:
+                return refuse(f"bad handshake: {exc}")
+            if parser.port_done and parser.stderr_port and refuse.back is None:
                 try:
-                    back = _connect_back(conn, parser.stderr_port, deadline)
+                    settings.policy.check_stderr_port(parser.stderr_port)
+                except AccessDenied as exc:
+                    return refuse(str(exc))
+                try:
+                    refuse.back = _connect_back(conn, parser.stderr_port, deadline)
                 except OSError as exc:
                     why = exc.strerror or str(exc)
-                    return _refuse(conn, back, f"cannot connect to the stderr port: {why}")
+                    return refuse(f"cannot connect to the stderr port {parser.stderr_port}: {why}")
             if handshake is not None:
                 break
     except OSError:
-        return _refuse(conn, back, "gone")
+        return refuse("gone", audit=False)
     if not handshake.is_rmt:
-        return _refuse(
-            conn, back, f"only the rmt service runs here, not {handshake.command[:80]!r}"
-        )
+        return refuse(f"only the rmt service runs here, not {handshake.command[:80]!r}")
     conn.settimeout(None)
-    return run_session(conn, handshake, parser.rest, back, settings)
+    return run_session(conn, handshake, parser.rest, refuse.back, settings)
+
+
+class _Refuser:
+    """Refuses the connection (closing the stderr channel, if any) and records why."""
+
+    def __init__(
+        self, conn: socket.socket, settings: SessionSettings, address: str, port: int
+    ) -> None:
+        self.conn = conn
+        self.settings = settings
+        self.address = address
+        self.port = port
+        self.back: socket.socket | None = None
+
+    def __call__(self, message: str, audit: bool = True) -> int:
+        if self.back is not None:
+            self.back.close()
+        if audit:
+            log.warning("refused %s:%d: %s", self.address, self.port, message)
+            self.settings.audit.event(
+                "refuse", reason=message, via="rsh", peer=self.address, port=self.port
+            )
+        refuse_now(self.conn, message)
+        return 1
 
 
 def _connect_back(conn: socket.socket, port: int, deadline: float) -> socket.socket:
@@ -68,10 +114,3 @@ def _connect_back(conn: socket.socket, port: int, deadline: float) -> socket.soc
         back.close()
         raise
     return back
-
-
-def _refuse(conn: socket.socket, back: socket.socket | None, message: str) -> int:
-    if back is not None:
-        back.close()
-    refuse_now(conn, message)
-    return 1

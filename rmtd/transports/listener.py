@@ -6,6 +6,13 @@ handshake for the rmt service forks a session (:mod:`rmtd.transports.rsh`); the 
 never opens a device. Connections beyond ``max_sessions`` (live sessions plus handshakes in
 progress) are refused with a message at once and keep no state, so a flood costs no memory.
 
+Before a connection counts against that cap, :meth:`rmtd.access.AccessPolicy.screen` looks at
+its address and source port (the reject list's addresses, rsh's privileged-port rule), so a
+rejected host can neither fill the cap nor make the listener connect anywhere; and a stderr
+port is checked (:meth:`~rmtd.access.AccessPolicy.check_stderr_port`) before the listener,
+as root and from a privileged port, connects back to it. Every refusal is one ``refuse`` event
+in the audit log, with the peer, its port and the reason.
+
 SIGTERM (or SIGINT): stop accepting, refuse the handshakes in progress, pass SIGTERM on to every
 session (each finishes its request in flight and closes its device), wait for them, return 0.
 Signals reach the loop through ``signal.set_wakeup_fd``.
@@ -25,6 +32,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 
+from rmtd.access import AccessDenied, AccessPolicy
+from rmtd.audit import AuditLog
+from rmtd.hosts import plain_address
 from rmtd.protocol.rcmd import Handshake, HandshakeError, HandshakeParser, refusal
 
 log = logging.getLogger(__name__)
@@ -57,11 +67,16 @@ class ListenerSettings:
 @dataclass(slots=True)
 class _Pending:
     sock: socket.socket
-    peer: str
+    address: str
+    port: int
     deadline: float
     parser: HandshakeParser = field(default_factory=HandshakeParser)
     back: socket.socket | None = None
     back_ready: bool = False
+
+    @property
+    def peer(self) -> str:
+        return f"{self.address}:{self.port}"
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -98,14 +113,24 @@ class Listener:
         sock: the listening socket (see :func:`bind`).
         settings: the limits.
         start: runs a session in the forked child.
+        policy: screens each connection as it is accepted (default: open to all).
+        audit: where refusals are recorded (default: nowhere).
     """
 
     def __init__(
-        self, sock: socket.socket, settings: ListenerSettings, start: StartSession
+        self,
+        sock: socket.socket,
+        settings: ListenerSettings,
+        start: StartSession,
+        *,
+        policy: AccessPolicy | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self._sock: socket.socket | None = sock
         self._settings = settings
         self._start = start
+        self._policy = policy or AccessPolicy.open_to_all()
+        self._audit = audit or AuditLog.to(None)
         self._selector = selectors.DefaultSelector()
         self._pending: dict[int, _Pending] = {}
         self._children: set[int] = set()
@@ -194,15 +219,26 @@ class Listener:
             except (BlockingIOError, ConnectionAbortedError):
                 return
             conn.setblocking(False)
-            peer = _address(address)
+            host, port = plain_address(address[0]), int(address[1])
+            try:
+                # First, and cheap: a rejected host must not count against the cap.
+                self._policy.screen(host, port, via_rsh=True)
+            except AccessDenied as exc:
+                self._refuse_new(conn, host, port, str(exc))
+                continue
             if len(self._children) + len(self._pending) >= self._settings.max_sessions:
-                log.warning("refused %s: %d sessions already", peer, self._settings.max_sessions)
                 limit = self._settings.max_sessions
-                refuse_now(conn, f"too many sessions (the limit is {limit}); try again later")
+                why = f"too many sessions (the limit is {limit}); try again later"
+                self._refuse_new(conn, host, port, why)
                 continue
             deadline = time.monotonic() + self._settings.handshake_timeout
-            self._pending[conn.fileno()] = _Pending(conn, peer, deadline)
+            self._pending[conn.fileno()] = _Pending(conn, host, port, deadline)
             self._selector.register(conn, selectors.EVENT_READ, "handshake")
+
+    def _refuse_new(self, conn: socket.socket, host: str, port: int, reason: str) -> None:
+        log.warning("refused %s:%d: %s", host, port, reason)
+        self._audit.event("refuse", reason=reason, via="rsh", peer=host, port=port)
+        refuse_now(conn, reason)
 
     def _read(self, fd: int) -> None:
         pending = self._pending.get(fd)
@@ -214,15 +250,19 @@ class Listener:
             return
         except OSError as exc:
             log.info("%s went away during the handshake: %s", pending.peer, exc.strerror)
-            self._refuse(fd, "gone")
+            self._forget(fd).sock.close()
             return
         try:
             handshake = pending.parser.feed(data)
         except HandshakeError as exc:
-            log.warning("refused %s: %s", pending.peer, exc)
             self._refuse(fd, f"bad handshake: {exc}")
             return
         if pending.parser.port_done and pending.parser.stderr_port and pending.back is None:
+            try:
+                self._policy.check_stderr_port(pending.parser.stderr_port)
+            except AccessDenied as exc:
+                self._refuse(fd, str(exc))
+                return
             self._connect_back(fd, pending, pending.parser.stderr_port)
         if handshake is None or fd not in self._pending:
             return
@@ -233,7 +273,6 @@ class Listener:
             if fd not in self._pending:
                 return
         if not handshake.is_rmt:
-            log.warning("refused %s: command %r", pending.peer, handshake.command)
             self._refuse(fd, f"only the rmt service runs here, not {handshake.command[:80]!r}")
             return
         self._fork(fd, handshake, pending.parser.rest)
@@ -269,7 +308,6 @@ class Listener:
                 code = exc.errno or errno.ENOTCONN
         if code:
             port = pending.parser.stderr_port
-            log.warning("refused %s: stderr port %s: %s", pending.peer, port, os.strerror(code))
             self._refuse(fd, f"cannot connect to the stderr port {port}: {os.strerror(code)}")
             return
         pending.back_ready = True
@@ -278,7 +316,6 @@ class Listener:
         now = time.monotonic()
         late = [fd for fd, pending in self._pending.items() if pending.deadline <= now]
         for fd in late:
-            log.warning("refused %s: no complete handshake in time", self._pending[fd].peer)
             seconds = self._settings.handshake_timeout
             self._refuse(fd, f"no complete handshake within {seconds:g} seconds")
 
@@ -294,6 +331,10 @@ class Listener:
         pending = self._forget(fd)
         if pending.back is not None:
             pending.back.close()
+        log.warning("refused %s: %s", pending.peer, message)
+        self._audit.event(
+            "refuse", reason=message, via="rsh", peer=pending.address, port=pending.port
+        )
         refuse_now(pending.sock, message)
 
     def _fork(self, fd: int, handshake: Handshake, rest: bytes) -> None:

@@ -14,6 +14,7 @@ user. Without an ``[access]`` table every client would otherwise become root by 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import os
 import pwd
@@ -30,10 +31,15 @@ from rmtd.audit import AuditLog
 from rmtd.compose import build_session
 from rmtd.config import ServerConfig
 from rmtd.drives import DriveStore
+from rmtd.hosts import plain_address
 from rmtd.protocol.rcmd import ACCEPT, Handshake, refusal
 from rmtd.transports.stdio import serve
 
 log = logging.getLogger(__name__)
+
+STOP_GRACE = 5.0
+"""Seconds a session still waits for a stalled client once SIGTERM has come (systemd's stop
+timeout is 90 s; the idle timeout, 600 s by default, would outlast it)."""
 
 
 class RefusedError(Exception):
@@ -59,6 +65,7 @@ class SessionSettings:
         policy: the access policy.
         idle_timeout: seconds without a request before the session closes its device and ends.
         audit: the audit log (connections, refusals, opens and closes).
+        stop_grace: seconds a stalled client may still hold the session after SIGTERM.
     """
 
     config: ServerConfig
@@ -67,24 +74,37 @@ class SessionSettings:
     policy: AccessPolicy
     idle_timeout: float
     audit: AuditLog = field(default_factory=lambda: AuditLog.to(None))
+    stop_grace: float = STOP_GRACE
 
 
 class Waiter:
     """Waits for the next request, ending the session on SIGTERM or after the idle timeout.
 
-    SIGTERM during a request only sets a flag: the request finishes, its reply goes out, and
-    the session ends at the next wait. SIGTERM during a wait ends it at once.
+    SIGTERM during a request only sets a flag (and calls ``on_stop``, which shortens the
+    socket's timeouts, so a client stalled mid-record holds the session for a grace period, not
+    a whole idle timeout): the request finishes, its reply goes out, and the session ends at the
+    next wait. SIGTERM during a wait ends it at once.
+
+    Args:
+        fd: the connection.
+        idle_timeout: seconds to wait for a request.
+        on_stop: called once, from the handler, when SIGTERM first arrives.
     """
 
-    def __init__(self, fd: int, idle_timeout: float) -> None:
+    def __init__(
+        self, fd: int, idle_timeout: float, on_stop: Callable[[], None] | None = None
+    ) -> None:
         self._fd = fd
         self._timeout_ms = max(1, int(idle_timeout * 1000))
         self._stop = False
         self._waiting = False
+        self._on_stop = on_stop
 
     def on_sigterm(self, signum: int, frame: FrameType | None) -> None:
         """The SIGTERM handler."""
         del signum, frame
+        if not self._stop and self._on_stop is not None:
+            self._on_stop()
         self._stop = True
         if self._waiting:
             self._waiting = False  # raise once: a second signal must not break the close
@@ -128,13 +148,12 @@ def run_session(
         s: the listener's settings for sessions.
     """
     address, port = conn.getpeername()[:2]
+    address = plain_address(address)
     conn.setblocking(True)
     # A client that stops mid-record, or stops reading replies, must not hold a session forever.
-    timeval = struct.pack("ll", int(s.idle_timeout), int(s.idle_timeout % 1 * 1e6))
-    conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
-    conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+    set_timeouts(conn, s.idle_timeout)
     try:
-        peer = Peer(address, port, _host_name(address))
+        peer = Peer(address, port, forward_confirmed_name(address))
         grant = _admit(s.policy, peer, handshake)
         become(grant.local_user, s.policy.enforced)
     except RefusedError as exc:
@@ -180,7 +199,7 @@ def _serve(
     session, parser = build_session(s.config, s.drives, s.read_only, grant, s.audit)
     if rest:
         parser.receive_data(rest)
-    waiter = Waiter(conn.fileno(), s.idle_timeout)
+    waiter = Waiter(conn.fileno(), s.idle_timeout, lambda: set_timeouts(conn, s.stop_grace))
     signal.signal(signal.SIGTERM, waiter.on_sigterm)
     try:
         return serve(session, parser, conn.fileno(), conn.fileno(), waiter)
@@ -191,15 +210,45 @@ def _serve(
         log.info("no request for %g seconds: closing", s.idle_timeout)
         return 0
     except BlockingIOError:
-        log.info("the client stalled for %g seconds: closing", s.idle_timeout)
+        log.info("the client stalled (idle timeout or, after SIGTERM, the grace): closing")
         return 0
 
 
-def _host_name(address: str) -> str | None:
+def set_timeouts(conn: socket.socket, seconds: float) -> None:
+    """Set the connection's ``SO_RCVTIMEO`` and ``SO_SNDTIMEO`` to ``seconds``.
+
+    A read or write blocked longer fails with ``EAGAIN`` (:class:`BlockingIOError`); a call
+    already blocked when they change picks the new value up when a signal restarts it (PEP 475).
+    """
+    timeval = struct.pack("ll", int(seconds), int(seconds % 1 * 1e6))
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+
+
+def forward_confirmed_name(address: str) -> str | None:
+    """The peer's host name, only when forward-confirmed; else ``None``.
+
+    The reverse lookup's name must resolve back to ``address`` (as inetutils ``rshd`` checks
+    before trusting a name): whoever controls the reverse zone of an address could otherwise
+    name it anything, an entry's host name included.
+    """
     try:
-        return socket.getnameinfo((address, 0), socket.NI_NAMEREQD)[0]
-    except OSError:
+        name = socket.getnameinfo((address, 0), socket.NI_NAMEREQD)[0]
+        infos = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
         return None
+    if any(_same_address(str(info[4][0]), address) for info in infos):
+        return name
+    log.warning("%s: its name %s does not resolve back to it; taken as unnamed", address, name)
+    return None
+
+
+def _same_address(one: str, other: str) -> bool:
+    try:
+        first = ipaddress.ip_address(plain_address(one.split("%", 1)[0]))
+        return first == ipaddress.ip_address(plain_address(other))
+    except ValueError:
+        return False
 
 
 def _admit(policy: AccessPolicy, peer: Peer, handshake: Handshake) -> Grant:

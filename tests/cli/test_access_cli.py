@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 from pathlib import Path
@@ -250,6 +251,57 @@ def test_check_prints_the_decision_and_the_rule(
     assert result.output.startswith(expected), result.output
 
 
+@pytest.mark.parametrize(
+    ("device", "expected"),
+    [
+        ("alice/v.tap/norewind/density=1600", "allowed: "),
+        ("/alice//./v.tap", "allowed: "),
+        ("mua0:/unload", "allowed: "),
+        ("Mua0:", "allowed: "),  # the configured drive, any case
+        ("alice/v.tap/bogus=1", "Error"),
+    ],
+)
+def test_check_normalises_the_device_as_the_opener_does(
+    site: Path, device: str, expected: str
+) -> None:
+    result = run(site, "check", "alice@client.example", device, "--write")
+    assert expected in result.output, result.output
+    assert result.exit_code == (0 if expected.startswith("allowed") else 2)
+
+
+def test_check_matches_a_file_of_drive_like_name_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "rmtd.toml"
+    path.write_text(SITE.replace('[drives.mua0]\nimage = "vol001.tap"  # first volume\n', ""))
+    (tmp_path / "tapes").mkdir()
+    assert run(path, "check", "alice@client.example", "mua0").exit_code == 0
+    result = run(path, "check", "alice@client.example", "MUA0:")
+    assert result.exit_code == 1
+    assert "MUA0:: not granted" in result.output
+
+
+def test_check_names_the_entrys_local_account(tmp_path: Path) -> None:
+    path = tmp_path / "rmtd.toml"
+    path.write_text(
+        '[access]\n[[access.proxy]]\nremote_host = "*"\nremote_user = "*"\n'
+        'local_user = "NOBODY"\ndevices = ["*"]\nmode = "read-only"\n'
+    )
+    result = run(path, "check", "alice@10.0.0.1", "v.tap", "--local-user", "nobody")
+    assert result.output.startswith("allowed: alice@10.0.0.1 as NOBODY may open"), result.output
+
+
+def test_check_of_a_star_local_user_is_the_remote_users_own_account(tmp_path: Path) -> None:
+    path = tmp_path / "rmtd.toml"
+    path.write_text(
+        '[access]\n[[access.proxy]]\nremote_host = "*"\nremote_user = "*"\n'
+        'local_user = "*"\ndevices = ["*"]\nmode = "read-only"\n'
+    )
+    result = run(path, "check", "NOBODY@10.0.0.1", "v.tap", "--local-user", "NOBODY")
+    assert result.output.startswith("allowed: NOBODY@10.0.0.1 as nobody may open"), result.output
+    result = run(path, "check", "nobody@10.0.0.1", "v.tap", "--local-user", "daemon")
+    assert result.output.startswith("refused: the connection: no proxy entry"), result.output
+    assert result.exit_code == 1
+
+
 def test_check_refuses_a_malformed_question(site: Path) -> None:
     assert run(site, "check", "alice", "x").exit_code == 2
     assert run(site, "check", "alice@h", "a/../b").exit_code == 2
@@ -303,3 +355,80 @@ def test_check_agrees_with_the_policy(
     else:
         assert result.exit_code == 0, result.output
         assert result.output.startswith("allowed: ")
+
+
+COMMENTED = """\
+[access]
+reject = []
+
+# alice: her desk
+[[access.proxy]]
+remote_host = "a.example"
+remote_user = "alice"
+local_user = "alice"
+devices = ["alice/*"]
+mode = "read-write"
+
+# bob: the night shift
+# (two lines)
+[[access.proxy]]
+remote_host = "b.example"
+remote_user = "bob"
+local_user = "bob"
+devices = ["bob/*"]
+mode = "read-write"
+
+# carol: audits
+[[access.proxy]]
+remote_host = "c.example"
+remote_user = "carol"
+local_user = "carol"
+devices = ["carol/*"]
+mode = "read-only"
+# end of entries
+"""
+
+
+def section(text: str, name: str) -> str:
+    """The entry for ``name`` with the comment lines directly above it."""
+    lines = text.split("[[access.proxy]]\n")
+    for before, entry in itertools.pairwise(lines):
+        if f'remote_user = "{name}"' in entry:
+            comments = [line for line in before.split("\n\n")[-1].splitlines() if line]
+            return "\n".join(comments)
+    raise AssertionError(f"no entry for {name}")
+
+
+@pytest.mark.parametrize(
+    ("removed", "kept"),
+    [("1", ("bob", "carol")), ("2", ("alice", "carol")), ("3", ("alice", "bob"))],
+)
+def test_remove_takes_the_comments_above_the_entry_and_keeps_the_others(
+    tmp_path: Path, removed: str, kept: tuple[str, str]
+) -> None:
+    path = tmp_path / "rmtd.toml"
+    path.write_text(COMMENTED)
+    assert run(path, "remove", removed).exit_code == 0
+    text = path.read_text()
+    expected = {
+        "alice": "# alice: her desk",
+        "bob": "# bob: the night shift\n# (two lines)",
+        "carol": "# carol: audits",
+    }
+    for name in kept:
+        assert section(text, name) == expected[name], text
+    gone = ({"alice", "bob", "carol"} - set(kept)).pop()
+    assert expected[gone].splitlines()[0] not in text
+    assert text.startswith("[access]\nreject = []\n\n")
+
+
+def test_removing_entries_one_after_another_keeps_each_ones_comments(tmp_path: Path) -> None:
+    path = tmp_path / "rmtd.toml"
+    path.write_text(COMMENTED)
+    assert run(path, "remove", "2").exit_code == 0
+    assert run(path, "remove", "1").exit_code == 0
+    text = path.read_text()
+    assert section(text, "carol") == "# carol: audits"
+    assert "alice" not in text and "bob" not in text
+    assert run(path, "remove", "--remote-user", "carol").exit_code == 0
+    assert "# carol" not in path.read_text()

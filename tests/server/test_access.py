@@ -16,11 +16,13 @@ from rmtd.access import (
     AccessConfig,
     AccessDenied,
     AccessPolicy,
+    Accounts,
     Grant,
     HostPattern,
     Peer,
     ProxyEntry,
     device_matches,
+    grant_name,
     user_matches,
 )
 
@@ -118,11 +120,77 @@ def test_the_local_user_must_match_too() -> None:
     assert "as bob" in denial(policy(entry()), LOCAL, "alice", "bob")
 
 
+def accounts(*names: str) -> Accounts:
+    """An account database holding ``names``."""
+    return lambda spelling: spelling if spelling in names else None
+
+
+def star_policy(*names: str, **settings: object) -> AccessPolicy:
+    config = AccessConfig(proxy=(entry(remote="*", local="*"),), **settings)  # type: ignore[arg-type]
+    return AccessPolicy(config, accounts(*names))
+
+
 def test_a_star_local_user_never_means_root() -> None:
-    pol = policy(entry(remote="*", local="*"))
-    assert pol.admit(LOCAL, "eve", "operator", via_rsh=True).local_user == "operator"
+    pol = star_policy("root", "eve")
+    assert pol.admit(LOCAL, "eve", "eve", via_rsh=True).local_user == "eve"
     assert "as root" in denial(pol, LOCAL, "eve", "root")
+    assert "as root" in denial(pol, LOCAL, "root", "root")
+    assert "as root" in denial(pol, LOCAL, "ROOT", "root")
     policy(entry(local="root")).admit(LOCAL, "alice", "root", via_rsh=True)
+
+
+def test_a_star_local_user_is_the_remote_users_own_account_never_another() -> None:
+    pol = star_policy("eve", "operator", "alice")
+    assert "no proxy entry for eve@" in denial(pol, LOCAL, "eve", "operator")
+    assert "as alice" in denial(pol, LOCAL, "eve", "alice")
+    assert pol.admit(LOCAL, "alice", "alice", via_rsh=True).local_user == "alice"
+
+
+def test_a_star_local_user_follows_the_case_rule_in_the_account_databases_spelling() -> None:
+    pol = star_policy("alice", "BOB", "Carol")
+    assert pol.admit(LOCAL, "Alice", "alice", via_rsh=True).local_user == "alice"
+    assert pol.admit(LOCAL, "Alice", "ALICE", via_rsh=True).local_user == "alice"
+    assert pol.admit(LOCAL, "bob", "bob", via_rsh=True).local_user == "BOB"
+    assert pol.admit(LOCAL, "Carol", "Carol", via_rsh=True).local_user == "Carol"
+    denial(pol, LOCAL, "carol", "carol")  # mixed case: exact only, and there is no "carol"
+    denial(pol, LOCAL, "Carol", "carol")
+    denial(pol, LOCAL, "dave", "dave")  # no such account: the entry does not apply
+    strict = star_policy("alice", **{"case_insensitive": False})
+    denial(strict, LOCAL, "Alice", "alice")
+    assert strict.admit(LOCAL, "alice", "alice", via_rsh=True).local_user == "alice"
+
+
+def test_a_star_local_user_prefers_the_exact_then_lower_then_upper_spelling() -> None:
+    both = star_policy("alice", "ALICE")
+    assert both.admit(LOCAL, "alice", "ALICE", via_rsh=True).local_user == "alice"
+    assert both.admit(LOCAL, "ALICE", "ALICE", via_rsh=True).local_user == "ALICE"
+    assert both.admit(LOCAL, "Alice", "ALICE", via_rsh=True).local_user == "alice"
+    assert star_policy("ALICE").admit(LOCAL, "Alice", "alice", via_rsh=True).local_user == "ALICE"
+
+
+def test_the_grant_names_the_entrys_account_never_the_clients_spelling() -> None:
+    grant = policy(entry()).admit(LOCAL, "alice", "ALICE", via_rsh=True)
+    assert grant.local_user == "alice"
+    assert grant.who.endswith("as alice")
+    upper = policy(entry(remote="*", local="ALICE")).admit(LOCAL, "x", "Alice", via_rsh=True)
+    assert upper.local_user == "ALICE"
+
+
+def test_the_first_applying_entry_chooses_the_account_and_others_join_only_for_it() -> None:
+    pol = AccessPolicy(
+        AccessConfig(
+            proxy=(
+                entry(local="ALICE", devices=("first",)),
+                entry(local="alice", devices=("second",)),
+                entry(local="ALICE", devices=("third",)),
+            )
+        )
+    )
+    grant = pol.admit(LOCAL, "alice", "Alice", via_rsh=True)
+    assert grant.local_user == "ALICE"
+    assert [number for number, _ in grant.entries] == [1, 3]
+    grant.check_open("third", False)
+    assert "not granted" in refusal(grant, "second", False)
 
 
 def test_host_forms_address_network_name_and_star() -> None:
@@ -178,7 +246,7 @@ def test_mixed_case_with_case_insensitive_false_is_refused_with_a_message() -> N
 
 def test_case_insensitive_by_default() -> None:
     grant = policy(entry(remote="ALICE")).admit(LOCAL, "Alice", "ALICE", via_rsh=True)
-    assert (grant.remote_user, grant.local_user) == ("Alice", "ALICE")
+    assert (grant.remote_user, grant.local_user) == ("Alice", "alice")
 
 
 names = st.text(st.sampled_from("aAbBzZ0_-ßİ"), min_size=1, max_size=6)
@@ -215,21 +283,34 @@ addresses = st.one_of(
 )
 
 
+def as_ipv4(
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network,
+) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """An IPv4-mapped network (``::ffff:a.b.c.d/96+n``) as the IPv4 network ``a.b.c.d/n``."""
+    mapped = getattr(network.network_address, "ipv4_mapped", None)
+    if mapped is None or network.prefixlen < 96:
+        return network
+    return ipaddress.ip_network(f"{mapped}/{network.prefixlen - 96}")
+
+
 @given(address=addresses, networks=st.lists(st.one_of(v4_networks, v6_networks), max_size=8))
 def test_an_address_matches_exactly_the_networks_that_contain_it(
     address: ipaddress.IPv4Address | ipaddress.IPv6Address,
     networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network],
 ) -> None:
     peer = Peer(str(address), 1)
-    mapped = getattr(address, "ipv4_mapped", None)
+    plain = getattr(address, "ipv4_mapped", None) or address
     for network in networks:
-        expected = address in network or (mapped is not None and mapped in network)
+        expected = plain in as_ipv4(network)
         assert HostPattern.parse(str(network)).matches(peer) == expected
-        assert HostPattern.parse(str(network.network_address)).matches(peer) == (
-            network.network_address in (address, mapped)
+        first = network.network_address
+        assert HostPattern.parse(str(first)).matches(peer) == (
+            plain == (getattr(first, "ipv4_mapped", None) or first)
         )
     reject = tuple(HostPattern.parse(str(n)) for n in networks)
-    pol = policy(entry(remote="*", local="*"), reject=reject)
+    pol = AccessPolicy(
+        AccessConfig(proxy=(entry(remote="*", local="*"),), reject=reject), accounts("u")
+    )
     refused = any(p.matches(peer) for p in reject)
     try:
         pol.admit(peer, "u", "u", via_rsh=False)
@@ -259,9 +340,45 @@ def test_device_globs_do_not_cross_slashes_and_drives_ignore_case_and_colon() ->
     assert not device_matches("alice/*.tap", "alice/sub/vol1.tap")
     assert not device_matches("*.tap", "bob/vol1.tap")
     assert not device_matches("alice/*.tap", "Alice/vol1.tap")
-    assert device_matches("mua0", "MUA0:")
-    assert device_matches("MUA*:", "mua1")
-    assert not device_matches("mua0", "mua1")
+    assert device_matches("mua0", "MUA0:", drive=True)
+    assert device_matches("MUA*:", "mua1", drive=True)
+    assert not device_matches("mua0", "mua1", drive=True)
+    assert not device_matches("*/mua0", "mua0", drive=True)
+
+
+def test_a_drive_grant_does_not_grant_files_of_drive_like_names() -> None:
+    grant = policy(entry(devices=("mua0",))).admit(LOCAL, "alice", "alice", via_rsh=True)
+    grant.check_open("MUA0:", True, drive=True)
+    grant.check_open("mua0", True, drive=True)
+    grant.check_open("mua0", True)  # the file ./mua0: the glob, exactly
+    for name in ("Mua0:", "MUA0", "mua0:"):
+        assert "not granted" in refusal(grant, name, True), name
+    assert not device_matches("mua0", "Mua0:")
+    assert not device_matches("MUA*", "mua1")
+
+
+@pytest.mark.parametrize("name", ["../alice/v.tap", "alice/../alice/v.tap", "/alice/v.tap", ".."])
+def test_a_name_with_dot_dot_or_a_leading_slash_is_refused_outright(name: str) -> None:
+    for grant in (
+        policy(entry(devices=("*", "*/*", "*/*/*"))).admit(LOCAL, "alice", "alice", via_rsh=True),
+        AccessPolicy.open_to_all().admit(LOCAL, "alice", "alice", via_rsh=True),
+    ):
+        message = refusal(grant, name, False)
+        assert message == f"{name}: a name with '..' or a leading '/' is refused"
+
+
+@pytest.mark.parametrize(
+    ("spec_name", "name"),
+    [
+        ("/alice/v.tap", "alice/v.tap"),
+        ("//alice//./v.tap", "alice/v.tap"),
+        ("./v.tap", "v.tap"),
+        ("a/../b", "a/../b"),
+        ("/../etc/passwd", "../etc/passwd"),
+    ],
+)
+def test_grant_name_drops_slashes_and_dots_and_keeps_dot_dot(spec_name: str, name: str) -> None:
+    assert grant_name(spec_name) == name
 
 
 def test_an_open_is_allowed_by_the_first_entry_whose_glob_and_mode_permit() -> None:
@@ -354,3 +471,104 @@ def test_an_unreadable_hosts_equiv_admits_nobody(
     with caplog.at_level(logging.WARNING, logger="rmtd.hosts_equiv"):
         denial(pol, LOCAL, "carol", "carol")
     assert "cannot read the hosts.equiv file" in caplog.text
+
+
+# -- the screen: before the handshake -------------------------------------------------------------
+
+
+def screening(pol: AccessPolicy, address: str, port: int, via_rsh: bool = True) -> str | None:
+    try:
+        pol.screen(address, port, via_rsh=via_rsh)
+    except AccessDenied as exc:
+        assert "\n" not in str(exc)
+        return str(exc)
+    return None
+
+
+def test_the_screen_applies_rejected_addresses_and_networks_but_not_names() -> None:
+    reject = tuple(HostPattern.parse(h) for h in ("192.0.2.0/24", "10.1.1.1", "client.example"))
+    pol = policy(entry(), reject=reject)
+    assert screening(pol, "192.0.2.9", 700) == (
+        "192.0.2.9 is rejected by access.reject '192.0.2.0/24'"
+    )
+    assert screening(pol, "::ffff:10.1.1.1", 700) == (
+        "10.1.1.1 is rejected by access.reject '10.1.1.1'"
+    )
+    assert screening(pol, "127.0.0.1", 700) is None  # its name is admit's business
+    assert screening(policy(entry(), reject=(HostPattern.parse("*"),)), "127.0.0.1", 7)
+
+
+def test_the_screen_applies_the_port_rule_through_rsh_only() -> None:
+    pol = policy(entry())
+    assert screening(pol, "127.0.0.1", 1023) is None
+    assert "source port 1024 of ::1 is not privileged" in str(screening(pol, "::1", 1024))
+    assert screening(pol, "127.0.0.1", 40000, via_rsh=False) is None
+    assert screening(policy(entry(), require_privileged_port=False), "127.0.0.1", 40000) is None
+    assert screening(AccessPolicy.open_to_all(), "192.0.2.1", 40000) is None
+
+
+@pytest.mark.parametrize("port", [1, 511, 1024, 65535])
+def test_an_unreserved_stderr_port_is_refused_under_the_port_rule(port: int) -> None:
+    with pytest.raises(AccessDenied, match=f"stderr port {port} is not reserved"):
+        policy(entry()).check_stderr_port(port)
+    policy(entry(), require_privileged_port=False).check_stderr_port(port)
+    AccessPolicy.open_to_all().check_stderr_port(port)
+
+
+@pytest.mark.parametrize("port", [512, 1023])
+def test_a_reserved_stderr_port_passes(port: int) -> None:
+    policy(entry()).check_stderr_port(port)
+
+
+# -- IPv4-mapped addresses -------------------------------------------------------------------------
+
+
+def test_a_peer_keeps_an_ipv4_mapped_address_as_ipv4() -> None:
+    assert Peer("::ffff:127.0.0.1", 1).address == "127.0.0.1"
+    assert Peer("::FFFF:7f00:1", 1).describe() == "127.0.0.1"
+    assert Peer("::1", 1).address == "::1"
+    assert Peer("2001:db8::1", 1).address == "2001:db8::1"
+
+
+@pytest.mark.parametrize(
+    ("text", "network"),
+    [
+        ("::ffff:192.0.2.7", "192.0.2.7/32"),
+        ("::ffff:192.0.2.0/120", "192.0.2.0/24"),
+        ("::ffff:0:0/96", "0.0.0.0/0"),
+        ("::/0", "::/0"),
+    ],
+)
+def test_an_ipv4_mapped_entry_is_its_ipv4_network(text: str, network: str) -> None:
+    pattern = HostPattern.parse(text)
+    assert pattern.network == ipaddress.ip_network(network)
+    assert pattern.text == text
+
+
+def test_an_ipv4_mapped_entry_matches_an_ipv4_peer_and_is_rejected_by_the_screen() -> None:
+    assert HostPattern.parse("::ffff:192.0.2.0/120").matches(Peer("192.0.2.9", 1))
+    pol = policy(entry(host="::ffff:127.0.0.1"), reject=(HostPattern.parse("::ffff:10.0.0.0/104"),))
+    assert pol.admit(Peer("127.0.0.1", 1), "alice", "alice", via_rsh=True).entries
+    assert (
+        screening(pol, "10.2.3.4", 1)
+        == "10.2.3.4 is rejected by access.reject '::ffff:10.0.0.0/104'"
+    )
+
+
+def test_hosts_equiv_matches_hosts_by_the_same_rule_as_access(tmp_path: Path) -> None:
+    pol = equiv_policy(tmp_path, "::ffff:127.0.0.1\n10.0.0.0/8\nTAPE.example.\n")
+    pol.admit(Peer("::ffff:127.0.0.1", 1), "carol", "carol", via_rsh=True)
+    pol.admit(Peer("127.0.0.1", 1), "carol", "carol", via_rsh=True)
+    pol.admit(Peer("10.9.8.7", 1), "carol", "carol", via_rsh=True)
+    pol.admit(Peer("192.0.2.1", 1, "tape.EXAMPLE"), "carol", "carol", via_rsh=True)
+    denial(pol, Peer("192.0.2.1", 1), "carol", "carol")
+
+
+def test_hosts_equiv_skips_a_star_or_malformed_host(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        pol = equiv_policy(tmp_path, "*\n10.0.0.1/8\n")
+        denial(pol, LOCAL, "carol", "carol")
+    assert "'*' is not supported" in caplog.text
+    assert "has host bits set" in caplog.text
