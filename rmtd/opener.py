@@ -36,6 +36,7 @@ from devices.plainfile import PlainFile
 from devices.state import STATE_SUFFIX
 from devices.stream import StreamingTape
 from devices.vtape import open_tape_image
+from rmtd.access import grant_name
 from rmtd.devspec import Qualifiers, parse_device_spec
 from rmtd.named_device import NamedDriveDevice
 from rmtd.paths import PathPolicy
@@ -115,9 +116,9 @@ class DeviceOpener:
         if self.grant is not None:
             # Before anything is resolved or created: a name outside the grant must not even
             # learn whether the file exists.
-            granted = drive.name if drive is not None else _normalised(spec.name)
-            self.grant.check_open(granted, modifies(flags))
-            protect = not _grants_writing(self.grant, granted)
+            granted = drive.name if drive is not None else grant_name(spec.name)
+            self.grant.check_open(granted, modifies(flags), drive=drive is not None)
+            protect = not _grants_writing(self.grant, granted, drive is not None)
         if drive is not None and self.drives is not None:
             return self._open_named(self.drives, drive, name, (flags, protect))
         path = self.config.paths.resolve(spec.name)
@@ -126,7 +127,7 @@ class DeviceOpener:
             # must be granted too (relative to the root, or to the working directory).
             base = os.path.realpath(self.config.root or ".")
             real = os.path.relpath(os.path.realpath(path), base)
-            if real != _normalised(spec.name):
+            if real != grant_name(spec.name):
                 self.grant.check_open(real, modifies(flags))
         kind = DeviceKind.SIMH if force_tape else claimed_kind(spec.name, path, spec.qualifiers.cd)
         if kind is DeviceKind.PLAIN:
@@ -285,18 +286,13 @@ class DeviceOpener:
         return NamedDriveDevice(device, held, release, how[1])
 
 
-def _grants_writing(grant: Grant, name: str) -> bool:
+def _grants_writing(grant: Grant, name: str, drive: bool) -> bool:
     """Whether ``grant`` would let ``name`` be opened for writing."""
     try:
-        grant.check_open(name, True)
+        grant.check_open(name, True, drive=drive)
     except OSError:
         return False
     return True
-
-
-def _normalised(name: str) -> str:
-    """A path as a grant sees it: no leading ``/``, no ``.`` or doubled slashes."""
-    return os.path.normpath(name).lstrip("/")
 
 
 def _refuse_tape_as_plain(name: str, path: str) -> None:
