@@ -73,6 +73,8 @@ class _Pending:
     parser: HandshakeParser = field(default_factory=HandshakeParser)
     back: socket.socket | None = None
     back_ready: bool = False
+    rejected: str | None = None
+    """A rejected address, told why once its rcmd is ready to read it (see ``_accept``)."""
 
     @property
     def peer(self) -> str:
@@ -220,20 +222,38 @@ class Listener:
                 return
             conn.setblocking(False)
             host, port = plain_address(address[0]), int(address[1])
+            rejected = None
             try:
                 # First, and cheap: a rejected host must not count against the cap.
                 self._policy.screen(host, port, via_rsh=True)
             except AccessDenied as exc:
-                self._refuse_new(conn, host, port, str(exc))
-                continue
+                if not self._tell_later(host, port):
+                    self._refuse_new(conn, host, port, str(exc))
+                    continue
+                rejected = str(exc)
             if len(self._children) + len(self._pending) >= self._settings.max_sessions:
                 limit = self._settings.max_sessions
                 why = f"too many sessions (the limit is {limit}); try again later"
                 self._refuse_new(conn, host, port, why)
                 continue
             deadline = time.monotonic() + self._settings.handshake_timeout
-            self._pending[conn.fileno()] = _Pending(conn, host, port, deadline)
+            self._pending[conn.fileno()] = _Pending(conn, host, port, deadline, rejected=rejected)
             self._selector.register(conn, selectors.EVENT_READ, "handshake")
+
+    def _tell_later(self, host: str, port: int) -> bool:
+        """Whether a rejected address should get its reason through rcmd's own channel.
+
+        ``rcmd(3)`` reads the refusal only after the server has connected back to its stderr
+        port; a refusal sent before that is lost ("protocol failure in circuit setup"). So a
+        client from a privileged port (a real rcmd, run by root), rejected for its address
+        alone, is held until it names a reserved stderr port, connected back to, and told why
+        (as rshd tells a refused user). Anything else is refused at once.
+        """
+        try:
+            self._policy.screen("0.0.0.0", port, via_rsh=True)  # the port rule alone
+        except AccessDenied:
+            return False
+        return port < 1024 and len(self._pending) < self._settings.max_sessions
 
     def _refuse_new(self, conn: socket.socket, host: str, port: int, reason: str) -> None:
         log.warning("refused %s:%d: %s", host, port, reason)
@@ -256,6 +276,13 @@ class Listener:
             handshake = pending.parser.feed(data)
         except HandshakeError as exc:
             self._refuse(fd, f"bad handshake: {exc}")
+            return
+        if (
+            pending.rejected is not None
+            and pending.parser.port_done
+            and not pending.parser.stderr_port
+        ):
+            self._refuse(fd, pending.rejected)  # no channel to wait for: say it now
             return
         if pending.parser.port_done and pending.parser.stderr_port and pending.back is None:
             try:
@@ -311,6 +338,8 @@ class Listener:
             self._refuse(fd, f"cannot connect to the stderr port {port}: {os.strerror(code)}")
             return
         pending.back_ready = True
+        if pending.rejected is not None:
+            self._refuse(fd, pending.rejected)  # rcmd reads it after sending its users
 
     def _expire(self) -> None:
         now = time.monotonic()
