@@ -17,8 +17,21 @@ from collections.abc import Iterable
 from devices.interface import BytesLike
 
 
-def write_atomically(path: str, chunks: Iterable[BytesLike], mode: int = 0o644) -> None:
+def write_atomically(
+    path: str,
+    chunks: Iterable[BytesLike],
+    mode: int = 0o644,
+    owner: tuple[int, int] | None = None,
+    sync_dir: bool = False,
+) -> None:
     """Replace ``path`` with ``chunks`` so that readers see the old or the new file, whole.
+
+    Args:
+        path: the file to replace.
+        chunks: its new content.
+        mode: its permission bits.
+        owner: uid and gid to give it (root only), ``None`` to leave the creator's.
+        sync_dir: also fsync the directory, so that the rename itself survives a crash.
 
     Raises:
         OSError: from the system (ENOSPC, EACCES...); no temporary file is left behind.
@@ -31,12 +44,20 @@ def write_atomically(path: str, chunks: Iterable[BytesLike], mode: int = 0o644) 
                 out.write(chunk)
             out.flush()
             os.fchmod(out.fileno(), mode)
+            if owner is not None:
+                os.fchown(out.fileno(), *owner)
             os.fsync(out.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    if sync_dir:
+        dir_fd = os.open(folder or ".", os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
 
 def read_no_follow(path: str) -> bytes:

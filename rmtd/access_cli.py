@@ -14,11 +14,9 @@ sees the old or the new text, never half of either.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import os
 import sys
-import tempfile
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -26,6 +24,7 @@ import click
 import tomlkit
 from tomlkit.items import AoT, Comment, Null, Table, Trivia, Whitespace
 
+from devices import atomic
 from rmtd.access import MODES, AccessDenied, AccessPolicy, HostPattern, Peer, grant_name
 from rmtd.access_config import check_glob
 from rmtd.config import DEFAULT_CONFIG, ConfigError, ServerConfig, default_config_path
@@ -79,37 +78,19 @@ def _load(ctx: click.Context) -> tuple[str | None, ServerConfig]:
 def write_atomically(path: str, text: str) -> None:
     """Replace the file at ``path`` (through a symbolic link) with ``text``, all or nothing.
 
+    The new file keeps the old one's mode (and owner, when run as root).
+
     Raises:
         OSError: the file could not be written; the old one is untouched.
     """
     target = os.path.realpath(path)
-    directory = os.path.dirname(target)
     try:
         old = os.stat(target)
     except FileNotFoundError:
         old = None
-    fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            if old is not None:
-                os.fchmod(out.fileno(), old.st_mode & 0o7777)
-                if os.geteuid() == 0:
-                    os.fchown(out.fileno(), old.st_uid, old.st_gid)
-            else:
-                os.fchmod(out.fileno(), 0o644)
-            os.fsync(out.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    mode = old.st_mode & 0o7777 if old is not None else 0o644
+    owner = (old.st_uid, old.st_gid) if old is not None and os.geteuid() == 0 else None
+    atomic.write_atomically(target, [text.encode()], mode, owner, sync_dir=True)
 
 
 def _edit(ctx: click.Context, change: Callable[[Table], str]) -> None:

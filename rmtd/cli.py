@@ -20,13 +20,23 @@ import click
 
 from devices.interface import DEFAULT_MAX_FILEMARKS, MAX_FILEMARKS_LIMIT
 from rmtd import forced
-from rmtd.audit import AuditLog
-from rmtd.compose import build_session, load_server_config, policy_of, setup_logging
+from rmtd.compose import (
+    EXIT_CONFIG,
+    audit_option,
+    build_session,
+    config_option,
+    load_server_config,
+    log_option,
+    open_audit,
+    policy_of,
+    read_only_option,
+    root_option,
+    setup_logging,
+)
 from rmtd.config import ConfigError
 from rmtd.protocol import DEFAULT_MAX_RECORD, MAX_RECORD_LIMIT
 from rmtd.transports.stdio import serve
 
-EXIT_CONFIG = 2
 EXIT_REFUSED = 1
 
 
@@ -43,32 +53,14 @@ def refuse_setuid() -> None:
         sys.exit(EXIT_CONFIG)
 
 
-def open_audit(target: str | None) -> AuditLog:
-    """The audit log ``--audit`` names; exit 2 with a message when it cannot be opened."""
-    try:
-        return AuditLog.to(target)
-    except OSError as exc:
-        click.echo(f"rmtd: cannot open the audit log {target}: {exc.strerror}", err=True)
-        sys.exit(EXIT_CONFIG)
-
-
 @click.group(
     invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.version_option(package_name="rmtd", prog_name="rmtd")
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False),
-    help="TOML configuration (default: $RMTD_CONFIG, else /etc/rmtd.toml if present).",
-)
-@click.option(
-    "--root",
-    type=click.Path(file_okay=False, exists=True),
-    help="Resolve every device name inside this directory (wins over the config's root).",
-)
-@click.option("--read-only", is_flag=True, help="Refuse every open for writing.")
+@config_option
+@root_option
+@read_only_option
 @click.option(
     "--max-record",
     type=click.IntRange(1, MAX_RECORD_LIMIT),
@@ -84,23 +76,13 @@ def open_audit(target: str | None) -> AuditLog:
     type=click.Choice(["auto", "offset-first", "whence-first"]),
     help="How to read L's two arguments.  [default: auto]",
 )
-@click.option(
-    "--log",
-    "log_file",
-    type=click.Path(dir_okay=False),
-    help="Log to this file (default: standard error).",
-)
+@log_option
 @click.option("-v", "--verbose", count=True, help="Log more (-v: each open, -vv: debug).")
 @click.option(
     "--user",
     help="The remote user an ssh forced command stands for (the access rules decide).",
 )
-@click.option(
-    "--audit",
-    "audit_target",
-    metavar="FILE|syslog",
-    help="Record connections, opens, closes and refusals, one JSON line each.",
-)
+@audit_option
 @click.option(
     "-c",
     "login_command",

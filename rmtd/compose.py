@@ -13,6 +13,8 @@ import os
 import sys
 from collections.abc import Mapping
 
+import click
+
 from rmtd.access import AccessPolicy, Grant
 from rmtd.audit import AuditLog
 from rmtd.config import ServerConfig, read_config
@@ -22,6 +24,42 @@ from rmtd.protocol import CommandParser
 from rmtd.session import Session, SessionConfig
 
 LOG_FORMAT = "rmtd[%(process)d] %(levelname)s %(name)s: %(message)s"
+EXIT_CONFIG = 2
+
+# The options every serving mode takes, spelled once.
+config_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="TOML configuration (default: $RMTD_CONFIG, else /etc/rmtd.toml if present).",
+)
+root_option = click.option(
+    "--root",
+    type=click.Path(file_okay=False, exists=True),
+    help="Resolve every device name inside this directory (wins over the config's root).",
+)
+read_only_option = click.option("--read-only", is_flag=True, help="Refuse every open for writing.")
+log_option = click.option(
+    "--log",
+    "log_file",
+    type=click.Path(dir_okay=False),
+    help="Log to this file (default: standard error).",
+)
+audit_option = click.option(
+    "--audit",
+    "audit_target",
+    metavar="FILE|syslog",
+    help="Record connections, opens, closes and refusals, one JSON line each.",
+)
+
+
+def open_audit(target: str | None) -> AuditLog:
+    """The audit log ``--audit`` names; exit 2 with a message when it cannot be opened."""
+    try:
+        return AuditLog.to(target)
+    except OSError as exc:
+        click.echo(f"rmtd: cannot open the audit log {target}: {exc.strerror}", err=True)
+        sys.exit(EXIT_CONFIG)
 
 
 def load_server_config(

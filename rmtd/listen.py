@@ -13,31 +13,30 @@ import sys
 
 import click
 
-from rmtd.audit import AuditLog
-from rmtd.compose import load_server_config, policy_of, setup_logging
+from rmtd.compose import (
+    EXIT_CONFIG,
+    audit_option,
+    config_option,
+    load_server_config,
+    log_option,
+    open_audit,
+    policy_of,
+    read_only_option,
+    root_option,
+    setup_logging,
+)
 from rmtd.config import ConfigError
 from rmtd.transports.inetd import serve_connection
 from rmtd.transports.listener import Listener, ListenError, ListenerSettings, bind
 from rmtd.transports.rsh import SessionSettings, run_session
 
-EXIT_CONFIG = 2
-
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=514, show_default=True)
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False),
-    help="TOML configuration (default: $RMTD_CONFIG, else /etc/rmtd.toml if present).",
-)
-@click.option(
-    "--root",
-    type=click.Path(file_okay=False, exists=True),
-    help="Resolve every device name inside this directory (wins over the config's root).",
-)
-@click.option("--read-only", is_flag=True, help="Refuse every open for writing.")
+@config_option
+@root_option
+@read_only_option
 @click.option(
     "--max-sessions",
     type=click.IntRange(1, 100000),
@@ -59,23 +58,13 @@ EXIT_CONFIG = 2
     show_default=True,
     help="Seconds a client has to send its rsh handshake.",
 )
-@click.option(
-    "--log",
-    "log_file",
-    type=click.Path(dir_okay=False),
-    help="Log to this file (default: standard error).",
-)
+@log_option
 @click.option(
     "--inetd",
     is_flag=True,
     help="Serve the one connection on standard input (systemd Accept=yes, inetd).",
 )
-@click.option(
-    "--audit",
-    "audit_target",
-    metavar="FILE|syslog",
-    help="Record connections, opens, closes and refusals, one JSON line each.",
-)
+@audit_option
 @click.option("-v", "--verbose", count=True, help="Log more (-v: each session, -vv: debug).")
 def listen(
     host: str,
@@ -112,11 +101,7 @@ def listen(
             err=True,
         )
         sys.exit(EXIT_CONFIG)
-    try:
-        audit = AuditLog.to(audit_target)
-    except OSError as exc:
-        click.echo(f"rmtd: cannot open the audit log {audit_target}: {exc.strerror}", err=True)
-        sys.exit(EXIT_CONFIG)
+    audit = open_audit(audit_target)
     session = SessionSettings(config, drives, read_only, policy_of(config), idle_timeout, audit)
     if inetd:
         conn = socket.socket(fileno=sys.stdin.fileno())
