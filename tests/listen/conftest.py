@@ -91,13 +91,19 @@ def start(served: Path, tmp_path: Path) -> Iterator[Start]:
         proc = subprocess.Popen([*argv, *options])
         listener = Listener(proc, port, log)
         started.append(listener)
-        for _ in range(600):  # bounded: up to 60 s for the socket to appear
-            try:
-                listener.connect().close()
+        # Bounded: up to 60 s for *this* listener to say it listens (a connect alone could
+        # reach another program holding the port, such as a second test run's listener).
+        mine = f"(pid {proc.pid})"
+        for _ in range(600):
+            if log.exists() and mine in log.read_text():
                 break
-            except OSError:
-                assert proc.poll() is None, "the listener exited"
-                time.sleep(0.1)
+            assert proc.poll() is None, "the listener exited: " + (
+                log.read_text() if log.exists() else ""
+            )
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"the listener did not start: {log.read_text()}")
+        listener.connect().close()
         return listener
 
     yield starter
