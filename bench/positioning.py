@@ -44,24 +44,39 @@ def _open_time(path: str) -> float:
     return elapsed
 
 
-def positioning(path: str, records: int) -> dict[str, float]:
-    """Milliseconds for open + operation + close, with the index already saved."""
-    results: dict[str, float] = {}
+def operations(records: int) -> list[tuple[str, MtOp, int]]:
+    """The operations measured, in order (each starts where the one before left the tape)."""
     files = records // PER_FILE
-    operations: list[tuple[str, MtOp, int]] = [
+    target = records * 9 // 10
+    # A seek counts filemarks as blocks (PER_FILE records and a mark per file): space forward
+    # only as far as the records left in the file the seek lands in.
+    room = PER_FILE - target % (PER_FILE + 1)
+    return [
         ("rewind", MtOp.MTREW, 0),
         (f"fsf {files // 2}", MtOp.MTFSF, files // 2),
         ("eom", MtOp.MTEOM, 0),
         (f"bsf {files * 3 // 10}", MtOp.MTBSF, files * 3 // 10),
-        (f"seek {records * 9 // 10}", MtOp.MTSEEK, records * 9 // 10),
-        ("fsr 99", MtOp.MTFSR, 99),
+        (f"seek {target}", MtOp.MTSEEK, target),
+        (f"fsr {min(99, room)}", MtOp.MTFSR, min(99, room)),
     ]
-    for name, op, count in operations:
-        start = time.perf_counter()
-        drive = open_tape_image(path, OpenOptions())
-        drive.ioctl(op, count)
-        drive.close()
-        results[name] = (time.perf_counter() - start) * 1000
+
+
+def timed_operation(path: str, op: MtOp, count: int, scan: bool = False) -> float:
+    """Milliseconds for open + ``op`` + close; with ``scan``, the saved index is deleted first."""
+    if scan and os.path.exists(path + INDEX_SUFFIX):
+        os.unlink(path + INDEX_SUFFIX)
+    start = time.perf_counter()
+    drive = open_tape_image(path, OpenOptions())
+    drive.ioctl(op, count)
+    drive.close()
+    return (time.perf_counter() - start) * 1000
+
+
+def positioning(path: str, records: int) -> dict[str, float]:
+    """Milliseconds for open + operation + close, with the index already saved."""
+    results: dict[str, float] = {}
+    for name, op, count in operations(records):
+        results[name] = timed_operation(path, op, count)
     start = time.perf_counter()
     drive = open_tape_image(path, OpenOptions())
     drive.tell()

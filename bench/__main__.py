@@ -1,0 +1,129 @@
+"""The benchmark of issue 8: one command, one run, one table.
+
+Run: ``python -m bench [--rounds N] [--mib N] [--quick]``. A stop-and-wait client in this
+process writes then reads N MiB in 10 KiB, 64 KiB and 256 KiB records over pipes through
+``rmtd`` (to a fresh ``.tap`` each round, and to a plain file) and through Debian's
+``/usr/sbin/rmt-tar`` and ``/usr/sbin/rmt-dump`` (to a fresh plain file), the servers
+alternating round by round (see bench/rounds.py). Each row shows the median MB/s over the
+rounds, that median divided by the better C server's median for the same direction and size
+(so the better C server reads 1.00), the median time of the closing ``C`` request and the
+server's largest peak RSS. Then fsf, bsf, eom and seek on generated 10,000- and
+1,000,000-record images, each timed as open + operation + close, first with no saved index
+(the open scans the image) and then indexed (bench/positioning.py). The machines this runs
+on are shared and noisy: read the ratios, not the absolute figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+
+from bench.positioning import make_image, operations, timed_operation
+from bench.rounds import SIZES, Key, Samples, best_c, median_rate, run_rounds, servers
+
+COLUMNS = ("row", "server", "median", "÷ best C", "close ms", "peak RSS MiB")
+MEASURED = ("fsf", "eom", "bsf", "seek")
+
+
+def _size(record: int) -> str:
+    return f"{record // 1024} KiB"
+
+
+def throughput_rows(results: dict[Key, Samples], names: list[str]) -> list[tuple[str, ...]]:
+    """One row per direction, record size and server, in that order."""
+    rows: list[tuple[str, ...]] = []
+    for record in SIZES:
+        for direction in ("W", "R"):
+            best = best_c(results, direction, record)
+            for name in names:
+                samples = results[(direction, record, name)]
+                rate = median_rate(results, (direction, record, name))
+                ratio = f"{rate / best:.2f}" if best else "n/a"
+                rows.append(
+                    (
+                        f"{direction} {_size(record)}",
+                        name,
+                        f"{rate:.1f} MB/s",
+                        ratio,
+                        f"{statistics.median(samples.closes) * 1000:.1f}",
+                        f"{max(samples.rss_kib) / 1024:.1f}",
+                    )
+                )
+    return rows
+
+
+def positioning_rows(workdir: str, records: int, repeats: int) -> list[tuple[str, ...]]:
+    """fsf, eom, bsf and seek on a generated image: first open (scan), then indexed."""
+    path = os.path.join(workdir, f"positioning-{records}.tap")
+    make_image(path, records)
+    rows: list[tuple[str, ...]] = []
+    for scan, how in ((True, "first open (scan)"), (False, "indexed")):
+        times: dict[str, list[float]] = {}
+        for _ in range(repeats):
+            # The operations run in sequence (each starts where the last left the tape, as
+            # the drive's saved state keeps the position), so repeat the whole sequence.
+            for name, op, count in operations(records):
+                times.setdefault(name, []).append(timed_operation(path, op, count, scan))
+        for name, spent in times.items():
+            if name.split()[0] in MEASURED:
+                rows.append(
+                    (
+                        f"{name}, {records:,} records",
+                        f"vtape {how}",
+                        f"{statistics.median(spent):.1f} ms",
+                        "-",
+                        "-",
+                        "-",
+                    )
+                )
+    os.unlink(path)
+    return rows
+
+
+def render(header: str, rows: list[tuple[str, ...]], notes: list[str]) -> str:
+    """The table as Markdown, under its header line and above its notes."""
+    widths = [max(len(row[i]) for row in [COLUMNS, *rows]) for i in range(len(COLUMNS))]
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    out = [header, "", line(COLUMNS), line(tuple("-" * w for w in widths))]
+    out += [line(row) for row in rows]
+    out += [f"note: {note}" for note in notes]
+    return "\n".join(out)
+
+
+def machine() -> str:
+    """The machine's processors, kernel and Python, for the header line."""
+    return f"nproc {os.cpu_count()}, Linux {platform.release()}, Python {platform.python_version()}"
+
+
+def main() -> None:
+    """Parse the options, run everything once, print the table."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=5, help="rounds (default 5)")
+    parser.add_argument("--mib", type=int, default=64, help="MiB per run (default 64)")
+    parser.add_argument(
+        "--quick", action="store_true", help="1 round, 1 MiB, 10,000 records: seconds"
+    )
+    args = parser.parse_args()
+    rounds, mib = (1, 1) if args.quick else (args.rounds, args.mib)
+    images = (10_000,) if args.quick else (10_000, 1_000_000)
+    with tempfile.TemporaryDirectory() as workdir:
+        found, notes = servers(workdir)
+        results = run_rounds(found, rounds, mib << 20)
+        rows = throughput_rows(results, [server.name for server in found])
+        for records in images:
+            rows += positioning_rows(workdir, records, rounds)
+    header = (
+        f"python -m bench: {rounds} round(s) of {mib} MiB per run, servers alternating; "
+        f"medians; {machine()}"
+    )
+    print(render(header, rows, notes))
+
+
+if __name__ == "__main__":
+    main()

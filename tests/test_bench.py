@@ -1,0 +1,62 @@
+"""``python -m bench --quick`` runs and prints the whole table (its figures are not judged)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _table() -> tuple[str, list[list[str]], list[str]]:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = done.stdout.splitlines()
+    rows = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in lines
+        if line.startswith("|")
+    ]
+    notes = [line for line in lines if line.startswith("note: ")]
+    return lines[0], rows, notes
+
+
+def test_quick_bench_prints_one_table_with_every_row() -> None:
+    header, rows, notes = _table()
+    assert header.startswith("python -m bench: 1 round(s) of 1 MiB per run")
+    assert f"nproc {os.cpu_count()}, Linux {os.uname().release}, Python " in header
+    assert rows[0] == ["row", "server", "median", "÷ best C", "close ms", "peak RSS MiB"]
+    assert set(rows[1][0]) == {"-"}
+    c_servers = [n for n in ("rmt-tar", "rmt-dump") if os.access(f"/usr/sbin/{n}", os.X_OK)]
+    assert len(notes) == 2 - len(c_servers)
+    names = ["rmtd .tap", "rmtd file", *c_servers]
+    throughput = [
+        [f"{d} {size}", name]
+        for size in ("10 KiB", "64 KiB", "256 KiB")
+        for d in ("W", "R")
+        for name in names
+    ]
+    body = rows[2:]
+    assert [row[:2] for row in body[: len(throughput)]] == throughput
+    for row in body[: len(throughput)]:
+        rate, unit = row[2].split()
+        assert unit == "MB/s" and float(rate) > 0
+        if c_servers:
+            assert float(row[3]) > 0
+        assert float(row[4]) >= 0 and float(row[5]) > 0
+    positioning = [
+        [f"{op}, 10,000 records", f"vtape {how}"]
+        for how in ("first open (scan)", "indexed")
+        for op in ("fsf 5", "eom", "bsf 3", "seek 9000")
+    ]
+    assert [row[:2] for row in body[len(throughput) :]] == positioning
+    for row in body[len(throughput) :]:
+        spent, unit = row[2].split()
+        assert unit == "ms" and float(spent) > 0
