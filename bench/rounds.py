@@ -2,9 +2,10 @@
 
 A round writes then reads ``total`` bytes in records of each size through every server in
 turn, so that a slow spell of a shared machine falls on all servers alike instead of on one
-server's block of runs. Each direction is its own server process (GNU rmt exits after ``C``),
-reaped with ``os.wait4`` for its peak RSS, as tests/server/hostile.py does. The client times
-the records and the closing ``C`` request separately: the close is where a server syncs.
+server's block of runs. Each direction is its own server process (GNU rmt exits after ``C``);
+its peak RSS is its ``VmHWM`` just before the close (see ``Client.sample_peak`` for why not
+``wait4``). The client times the records and the closing ``C`` request separately: the close
+is where a server syncs.
 """
 
 from __future__ import annotations
