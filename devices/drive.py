@@ -99,6 +99,7 @@ class VirtualTapeDrive(Positioner):
         self._last = _Last.OTHER
         self._refuse_next_write = False  # early-warning alternation
         self._closed = False
+        self._lent: tuple[int, int] | None = None  # (count, record size) write_buffer checked
         self._ops: dict[int, Callable[[int], int]] = {
             MtOp.MTRESET: self._rewind_op,
             MtOp.MTFSF: self.space_files,
@@ -132,6 +133,7 @@ class VirtualTapeDrive(Positioner):
 
     def readinto(self, buffer: memoryview) -> int:
         """Read one record (variable mode) or whole records up to the count (fixed mode)."""
+        self._lent = None
         self._require_medium()
         if len(buffer) == 0:
             return 0
@@ -235,19 +237,22 @@ class VirtualTapeDrive(Positioner):
     def write_buffer(self, count: int) -> memoryview:
         """Return where to put the data of a one-record write, to avoid copying it.
 
-        Fill the returned view, then call :meth:`commit_write`. Only for variable-block mode
-        or a count of one block; otherwise use :meth:`write`.
+        Fill the returned view, then call :meth:`commit_write` with the same count.
 
         Raises:
             OSError: as :meth:`write` would for this count (EBADF, EACCES, EINVAL...),
                 before any buffer is allocated.
         """
-        self._check_write(count)
+        self._lent = (count, self._check_write(count))
         return self.image.record_buffer(count)
 
     def commit_write(self, count: int) -> int:
-        """Write the record put in :meth:`write_buffer`; same rules and errors as :meth:`write`."""
-        size = self._check_write(count)
+        """Write the record put in :meth:`write_buffer`; same rules and errors as :meth:`write`.
+
+        The checks made when lending the buffer stand (only the payload is read in between).
+        """
+        lent, self._lent = self._lent, None
+        size = lent[1] if lent is not None and lent[0] == count else self._check_write(count)
         if count == 0:
             return 0
         if size != count:
@@ -366,6 +371,7 @@ class VirtualTapeDrive(Positioner):
         and BSFM cross one mark more (``st`` adjusts only its own copy of the count).
         """
         requested = count
+        self._lent = None  # a lent buffer not committed before another operation is void
         handler = self._ops.get(op)
         if handler is None:
             raise tape_error(errno.ENOSYS, f"{self.name}: tape operation {op} is not supported")

@@ -10,40 +10,20 @@ from pathlib import Path
 
 import pytest
 
-from devices.drive import VirtualTapeDrive
 from devices.formats.base import ScanResult
 from devices.formats.index import INDEX_SUFFIX, ObjectIndex
 from devices.formats.simh import SimhFormat
 from devices.interface import GeneralStatus, MtOp, OpenOptions
 from devices.state import VolumeInfo
 from devices.storage import Storage
-from devices.vtape import create_tape_image, open_tape_image
+from devices.vtape import open_tape_image
+from tests.devices.drive_helpers import errno_of, new_tape, read
 from tests.simh_codec import word
 
 G = GeneralStatus
 Obj = bytes | None
 Decoder = Callable[[bytes], list[Obj]]
 Encoder = Callable[[Sequence[Obj]], bytes]
-
-
-def new_tape(tmp_path: Path, volume: VolumeInfo | None = None) -> str:
-    path = str(tmp_path / "t.tap")
-    create_tape_image(path, volume or VolumeInfo())
-    return path
-
-
-def errno_of(call: Callable[[], object]) -> int | None:
-    """Run ``call``; return the errno it failed with, or None."""
-    try:
-        call()
-    except OSError as exc:
-        return exc.errno
-    return None
-
-
-def read(drive: VirtualTapeDrive, count: int = 256) -> bytes:
-    buf = bytearray(count)
-    return bytes(buf[: drive.readinto(memoryview(buf))])
 
 
 def record(i: int) -> bytes:
@@ -486,3 +466,13 @@ def test_writing_before_the_damage_is_an_ordinary_overwrite(
     drive.write(b"TWO")
     drive.close()
     assert decode(Path(path).read_bytes()) == [b"one", b"TWO", None]
+
+
+def test_a_lent_buffer_is_checked_once_and_void_after_another_operation(tmp_path: Path) -> None:
+    drive = open_tape_image(new_tape(tmp_path), OpenOptions(write=True))
+    drive.write_buffer(3)[:] = b"abc"
+    assert drive.commit_write(3) == 3  # checked when lent
+    drive.write_buffer(3)[:] = b"def"
+    drive.ioctl(MtOp.MTOFFL, 1)  # the drive changed: the lent check no longer stands
+    assert errno_of(lambda: drive.commit_write(3)) == errno.ENOMEDIUM
+    drive.close()

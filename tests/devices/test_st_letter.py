@@ -3,37 +3,17 @@
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from devices.drive import VirtualTapeDrive
 from devices.interface import BytesLike, GeneralStatus, MtOp, OpenOptions
 from devices.state import VolumeInfo
 from devices.stream import StreamingTape
-from devices.vtape import create_tape_image, open_tape_image
+from devices.vtape import open_tape_image
+from tests.devices.drive_helpers import errno_of, new_tape, read
 
 G = GeneralStatus
-
-
-def new_tape(tmp_path: Path, volume: VolumeInfo | None = None) -> str:
-    path = str(tmp_path / "t.tap")
-    create_tape_image(path, volume or VolumeInfo())
-    return path
-
-
-def errno_of(call: Callable[[], object]) -> int | None:
-    try:
-        call()
-    except OSError as exc:
-        return exc.errno
-    return None
-
-
-def read(drive: VirtualTapeDrive, count: int = 256) -> bytes:
-    buf = bytearray(count)
-    return bytes(buf[: drive.readinto(memoryview(buf))])
 
 
 # -- reading a blank tape ------------------------------------------------------------------
