@@ -12,7 +12,7 @@ import errno
 import os
 
 from devices.errors import tape_error
-from devices.interface import BytesLike, DriveStatus
+from devices.interface import BytesLike, DriveStatus, FileExtent
 from devices.writebuffer import StagedWrites
 
 SECTOR = 2048
@@ -45,6 +45,20 @@ class CdRom(StagedWrites):
         got = os.preadv(self._fd, [buffer], self._offset)
         self._offset += got
         return got
+
+    def read_extent(self, count: int) -> FileExtent | None:
+        """Whole sectors from the current offset, as an extent of the image.
+
+        ``None`` at the end of the image and for a count :meth:`readinto` refuses.
+        """
+        if self._fd < 0 or count % SECTOR:
+            return None
+        length = min(count, self._size - self._offset)
+        if length <= 0:
+            return None
+        extent = FileExtent(self._fd, self._offset, length)
+        self._offset += length
+        return extent
 
     def write(self, data: BytesLike) -> int:
         """A CD-ROM is only ever open for reading: EBADF, as ``write(2)`` on such a descriptor."""

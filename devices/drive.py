@@ -30,15 +30,12 @@ from devices.drivestatus import Conditions, status_of
 from devices.errors import tape_error
 from devices.formats.image import TapeImage
 from devices.interface import (
-    UNKNOWN,
     BytesLike,
     DriveStatus,
     MtOp,
-    NextObject,
-    ObjectKind,
     OpenOptions,
 )
-from devices.positioning import Positioner
+from devices.reading import RecordReader
 from devices.state import DriveState, VolumeInfo
 
 log = logging.getLogger(__name__)
@@ -71,7 +68,7 @@ class _Last(Enum):
     WRITE = auto()
 
 
-class VirtualTapeDrive(Positioner):
+class VirtualTapeDrive(RecordReader):
     """One open of a virtual tape drive over a :class:`TapeImage`.
 
     Args:
@@ -129,95 +126,12 @@ class VirtualTapeDrive(Positioner):
             MtOp.MTSETDRVBUFFER: _nothing,
         }
 
-    # -- reading ---------------------------------------------------------------------------
-
-    def readinto(self, buffer: memoryview) -> int:
-        """Read one record (variable mode) or whole records up to the count (fixed mode)."""
+    def _before_read(self, count: int) -> None:
+        """A read voids a lent write buffer's check; one of 1 byte or more ends a run of writes."""
         self._lent = None
         self._require_medium()
-        if len(buffer) == 0:
-            return 0
-        self._last = _Last.OTHER
-        if self.state.position >= len(self.image):
-            return self._read_at_end()
-        if self.state.block_size:
-            return self._read_fixed(buffer)
-        return self._read_one(buffer)
-
-    def next_object(self) -> NextObject:
-        """What a read at the position would meet (a record and its length, a mark...)."""
-        pos, index = self.state.position, self.image.index
-        if pos >= len(index):
-            return NextObject(ObjectKind.END_OF_DATA)
-        if index.is_filemark(pos):
-            return NextObject(ObjectKind.FILEMARK)
-        kind = ObjectKind.BAD_RECORD if index.is_bad(pos) else ObjectKind.RECORD
-        return NextObject(kind, index.record_length(pos))
-
-    @property
-    def block_size(self) -> int:
-        """The fixed block size (MTSETBLK), 0 in variable-block mode."""
-        return self.state.block_size
-
-    def _read_one(self, buffer: memoryview) -> int:
-        pos = self.state.position
-        index = self.image.index
-        if index.is_filemark(pos):
-            self._cross_mark_forward(pos)
-            return 0
-        self._step_record(pos + 1)
-        length = index.record_length(pos)
-        if index.is_bad(pos):
-            raise tape_error(errno.EIO, f"{self.name}: bad data in record {pos}")
-        if length > len(buffer):
-            raise tape_error(
-                errno.ENOMEM,
-                f"{self.name}: record of {length} bytes exceeds the read count {len(buffer)}",
-            )
-        return self.image.read_record(pos, buffer)
-
-    def _read_fixed(self, buffer: memoryview) -> int:
-        size = self.state.block_size
-        if len(buffer) % size:
-            raise tape_error(
-                errno.EINVAL,
-                f"{self.name}: read of {len(buffer)} bytes is not a multiple "
-                f"of the block size {size}",
-            )
-        index = self.image.index
-        got = 0
-        while got < len(buffer):
-            pos = self.state.position
-            if (
-                pos >= len(index)
-                or index.is_filemark(pos)
-                or index.is_bad(pos)
-                or (got and index.record_length(pos) > len(buffer) - got)
-            ):
-                if got:
-                    break
-                return self._read_one(buffer)
-            got += self._read_one(buffer[got:])
-        return got
-
-    def _read_at_end(self) -> int:
-        """Read at the end of data: 0 once right after a filemark, then EIO; EIO elsewhere.
-
-        ``read_tape`` (``drivers/scsi/st.c``) turns a BLANK CHECK into a zero-byte read only
-        when ``STps->eof == ST_FM``, just past a filemark (block 0 of a file other than file
-        0); the block number becomes unknown and later reads fail. Anywhere else, BOT of a
-        blank tape included, the blank check is EIO at once.
-        """
-        after_mark = self.state.blkno == 0 and self.state.fileno != 0
-        self.state.blkno = UNKNOWN
-        self.at_eod = True
-        if self.image.damage:
-            self.at_eod = False  # damage is not the end of data
-            raise tape_error(errno.EIO, f"{self.name}: {self.image.damage}")
-        if after_mark:
-            return 0
-        where = "blank tape" if len(self.image) == 0 else "end of data"
-        raise tape_error(errno.EIO, f"{self.name}: {where}")
+        if count:
+            self._last = _Last.OTHER
 
     # -- writing ---------------------------------------------------------------------------
 

@@ -145,6 +145,21 @@ class NextObject:
 
 
 @dataclass(frozen=True, slots=True)
+class FileExtent:
+    """Bytes that lie in an open file, to be sent from there without a copy (``sendfile``).
+
+    Attributes:
+        fd: the open file (owned by the device; valid until its next call or its close).
+        offset: where the bytes start in the file.
+        length: how many bytes.
+    """
+
+    fd: int
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
 class OpenOptions:
     """How a device is opened.
 
@@ -176,6 +191,17 @@ class TapeDevice(Protocol):
 
     def readinto(self, buffer: memoryview) -> int:
         """Read like ``read(2)`` on the device: one record on a tape; 0 at a filemark."""
+        ...
+
+    def read_extent(self, count: int) -> FileExtent | None:
+        """Read like :meth:`readinto`, but say where the bytes lie instead of copying them.
+
+        Returns the extent of a read that has happened (the position moved past it, exactly
+        as :meth:`readinto` would have moved it), or ``None`` when this read cannot be given
+        as one extent of a file (a filemark, an error to report, a record split in the image,
+        a device with no file): then nothing happened and :meth:`readinto` must be called.
+        A read that returns data through either method returns the same bytes.
+        """
         ...
 
     def write(self, data: BytesLike) -> int:

@@ -239,6 +239,9 @@ class _BytesStorage:
         buffer[: len(chunk)] = chunk
         return len(chunk)
 
+    def extent(self, offset: int, length: int) -> None:
+        """Bytes in memory lie in no file."""
+
     def write_at(self, offset: int, data: object) -> None:
         raise tape_error(errno.EBADF, f"{self.name}: read-only probe")
 

@@ -13,7 +13,7 @@ import os
 import stat
 
 from devices.errors import tape_error
-from devices.interface import BytesLike, DriveStatus, MtOp
+from devices.interface import BytesLike, DriveStatus, FileExtent, MtOp
 from devices.kinds import describe_fd
 from devices.writebuffer import StagedWrites
 
@@ -47,6 +47,25 @@ class PlainFile(StagedWrites):
     def readinto(self, buffer: memoryview) -> int:
         """One ``read(2)`` into ``buffer``."""
         return os.readv(self._fd, [buffer])
+
+    def read_extent(self, count: int) -> FileExtent | None:
+        """What one ``read(2)`` of a regular file would return, as an extent of it.
+
+        The file offset moves past the extent now, as the read would have moved it. ``None``
+        (use :meth:`readinto`) at or past the end of the file, for a zero count and for
+        anything but a regular file.
+        """
+        if self._fd < 0 or not count:
+            return None
+        info = os.fstat(self._fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        offset = os.lseek(self._fd, 0, os.SEEK_CUR)
+        length = min(count, info.st_size - offset)
+        if length <= 0:
+            return None
+        os.lseek(self._fd, offset + length, os.SEEK_SET)
+        return FileExtent(self._fd, offset, length)
 
     def write(self, data: BytesLike) -> int:
         """One ``write(2)`` of ``data``."""

@@ -15,7 +15,7 @@ import os
 from typing import Protocol
 
 from devices.errors import tape_error
-from devices.interface import BytesLike
+from devices.interface import BytesLike, FileExtent
 
 
 class Storage(Protocol):
@@ -29,6 +29,10 @@ class Storage(Protocol):
 
     def read_into(self, offset: int, buffer: memoryview) -> int:
         """Fill ``buffer`` from ``offset``; returns the bytes read (fewer only at the end)."""
+        ...
+
+    def extent(self, offset: int, length: int) -> FileExtent | None:
+        """Where ``length`` bytes at ``offset`` lie in an open file, or ``None`` if in none."""
         ...
 
     def write_at(self, offset: int, data: BytesLike) -> None:
@@ -106,6 +110,10 @@ class FileStorage:
         finally:
             self._offset = offset + total
         return total
+
+    def extent(self, offset: int, length: int) -> FileExtent | None:
+        """The bytes at ``offset`` in this file (the caller knows they are there)."""
+        return FileExtent(self._file.fileno(), offset, length)
 
     def write_at(self, offset: int, data: BytesLike) -> None:
         """Write ``data`` at ``offset`` with one ``write`` call; undo a partial write."""

@@ -13,7 +13,7 @@ Records that fit are read straight into the caller's buffer, so the common case 
 from __future__ import annotations
 
 from devices.drive import VirtualTapeDrive
-from devices.interface import BytesLike, DriveStatus, MtOp, ObjectKind
+from devices.interface import BytesLike, DriveStatus, FileExtent, MtOp, ObjectKind
 
 _STILL = frozenset(
     {MtOp.MTNOP, MtOp.MTSETDENSITY, MtOp.MTCOMPRESSION, MtOp.MTLOCK, MtOp.MTUNLOCK, MtOp.MTTELL}
@@ -52,6 +52,19 @@ class StreamingTape:
             self._tail_start = 0
             got += self._take_tail(buffer[got:])
         return got
+
+    def read_extent(self, count: int) -> FileExtent | None:
+        """A read that is exactly the next record, with no kept tail, as an extent of the image.
+
+        Any other read (a tail to return first, records to gather or split) is ``None``: it
+        goes through :meth:`readinto`.
+        """
+        if len(self._tail) or self.drive.block_size:
+            return None
+        ahead = self.drive.next_object()
+        if ahead.kind is not ObjectKind.RECORD or ahead.length != count:
+            return None
+        return self.drive.read_extent(count)
 
     def _take_tail(self, buffer: memoryview) -> int:
         left = len(self._tail) - self._tail_start

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from devices.drive import VirtualTapeDrive
-from devices.interface import BytesLike, DriveStatus, TapeDevice
+from devices.interface import BytesLike, DriveStatus, FileExtent, TapeDevice
 from rmtd.devspec import Qualifiers
 
 
@@ -42,6 +42,10 @@ class NamedDriveDevice:
     def readinto(self, buffer: memoryview) -> int:
         """Read as the inner device does."""
         return self.inner.readinto(buffer)
+
+    def read_extent(self, count: int) -> FileExtent | None:
+        """Read as an extent, as the inner device does."""
+        return self.inner.read_extent(count)
 
     def write(self, data: BytesLike) -> int:
         """Write as the inner device does."""

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from devices.interface import MtOp, TapeDevice
+from devices.interface import FileExtent, MtOp, TapeDevice
 from rmtd.audit import AuditLog
 from rmtd.protocol import (
     Ack,
@@ -65,6 +65,24 @@ class SessionConfig:
     lseek_order: LseekOrder = "auto"
 
 
+@dataclass(frozen=True, slots=True)
+class FileDataAck:
+    r"""An ``A<n>\n`` reply to ``R`` whose ``n`` data bytes the transport sends from a file.
+
+    The device has already read them (its position moved); the transport writes
+    :meth:`header`, then the extent's bytes with ``sendfile``, never through Python memory.
+
+    Attributes:
+        extent: where the data lies.
+    """
+
+    extent: FileExtent
+
+    def header(self) -> bytes:
+        r"""Return the status line ``A<n>\n``."""
+        return b"A%d\n" % self.extent.length
+
+
 class Session:
     """One client connection's state: the open device and the protocol version.
 
@@ -103,16 +121,20 @@ class Session:
     def _guard(self, action: Callable[[], T]) -> T | ErrorReply:
         try:
             return action()
-        except MemoryError:
+        except Exception as exc:
+            return self._failure(exc)
+
+    def _failure(self, exc: Exception) -> ErrorReply:
+        """The reply for an exception raised while serving a request."""
+        if isinstance(exc, MemoryError):
             return ErrorReply(errno.ENOMEM, "not enough memory for the request")
-        except OSError as exc:
+        if isinstance(exc, OSError):
             code = exc.errno or errno.EIO
             return ErrorReply(code, exc.strerror or os.strerror(code))
-        except RequestError as exc:
+        if isinstance(exc, RequestError):
             return exc.reply()
-        except Exception:
-            log.exception("internal error while serving %s", self._name or "the client")
-            return ErrorReply(errno.EIO, "internal error")
+        log.error("internal error while serving %s", self._name or "the client", exc_info=exc)
+        return ErrorReply(errno.EIO, "internal error")
 
     def _dispatch(self, request: Request) -> Reply:
         match request:
@@ -245,10 +267,12 @@ class Session:
             reports the truncation as a protocol error on its next event).
         """
         count = request.count
-        lent = self._guard(lambda: self._require().write_buffer(count))
-        if isinstance(lent, ErrorReply):
+        try:
+            device = self._require()
+            lent = device.write_buffer(count)
+        except Exception as exc:
             parser.discard_payload()
-            return lent
+            return self._failure(exc)
         got = parser.read_payload_into(lent)
         while got < count:
             n = readinto(lent[got:])
@@ -257,27 +281,45 @@ class Session:
                 return None
             parser.payload_received(n)
             got += n
-        return self._guard(lambda: self._commit(count))
-
-    def _commit(self, count: int) -> Reply:
-        written = self._require().commit_write(count)
+        try:
+            written = device.commit_write(count)
+        except Exception as exc:
+            return self._failure(exc)
         self.bytes_written += written
         self.records_written += 1
         return Ack(written)
 
     def read(self, count: int) -> Reply:
         """Read up to ``count`` bytes: the reply's data is a view of a reused buffer."""
-
-        def action() -> Reply:
-            device = self._require()
+        try:
             view = self._scratch(count)
-            got = device.readinto(view)
-            if got:  # 0 is a filemark or the end of data, not a record
-                self.bytes_read += got
-                self.records_read += 1
-            return Ack(got, view[:got])
+            got = self._require().readinto(view)
+        except Exception as exc:
+            return self._failure(exc)
+        if got:  # 0 is a filemark or the end of data, not a record
+            self.bytes_read += got
+            self.records_read += 1
+        return Ack(got, view[:got])
 
-        return self._guard(action)
+    def read_zero_copy(self, count: int) -> Reply | FileDataAck:
+        """Read up to ``count`` bytes, leaving them in the device's file when it can.
+
+        A read the device can give as an extent of a file (one record of a tape image, the
+        next bytes of a plain file) becomes a :class:`FileDataAck`, for the transport to send
+        with ``sendfile``; any other read is :meth:`read`'s, with the same replies and errors.
+        """
+        device = self._device
+        if device is None:
+            return ErrorReply(errno.EBADF, "no device is open")
+        try:
+            extent = device.read_extent(count)
+        except Exception as exc:
+            return self._failure(exc)
+        if extent is None:
+            return self.read(count)
+        self.bytes_read += extent.length
+        self.records_read += 1
+        return FileDataAck(extent)
 
     def _scratch(self, count: int) -> memoryview:
         if len(self._buffer) < count:

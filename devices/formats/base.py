@@ -76,3 +76,10 @@ class TapeFormat(Protocol):
     def read_record(self, storage: Storage, index: ObjectIndex, i: int, buffer: memoryview) -> int:
         """Read record ``i``'s data into ``buffer`` (at least its length); returns the length."""
         ...
+
+    def data_offset(self, index: ObjectIndex, i: int) -> int | None:
+        """Where record ``i``'s data lies whole and as stored, or ``None`` if it does not.
+
+        (A format that splits or compresses records answers ``None`` for those.)
+        """
+        ...

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from devices.errors import tape_error
 from devices.formats.base import ScanResult, TapeFormat
 from devices.formats.index import ObjectIndex
-from devices.interface import BytesLike
+from devices.interface import BytesLike, FileExtent
 from devices.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -120,6 +120,13 @@ class TapeImage:
     def read_record(self, i: int, buffer: memoryview) -> int:
         """Read record ``i`` into ``buffer`` (at least the record's length)."""
         return self.format.read_record(self.storage, self.index, i, buffer)
+
+    def record_extent(self, i: int) -> FileExtent | None:
+        """Where record ``i``'s data lies in the image file, if whole and as stored."""
+        offset = self.format.data_offset(self.index, i)
+        if offset is None:
+            return None
+        return self.storage.extent(offset, self.index.record_length(i))
 
     def record_buffer(self, length: int) -> memoryview:
         """Return where to put the data of the next record (for :meth:`append_prepared`)."""

@@ -224,6 +224,10 @@ class SimhFormat:
             raise OSError(5, f"{storage.name}: record {i} is cut short")
         return length
 
+    def data_offset(self, index: ObjectIndex, i: int) -> int | None:
+        """A record's data follows its leading length word, whole."""
+        return index.offsets[i] + 4
+
 
 _PROBE_WINDOW = 1 << 16
 """How far :func:`probe` looks: far enough that other files fail, not so far that it costs."""

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import IO
 
-from devices.interface import BytesLike, DriveStatus, MtOp
+from devices.interface import BytesLike, DriveStatus, FileExtent, MtOp
 from devices.writebuffer import StagedWrites
 from rmtd.client.connection import RmtConnection
 from rmtd.client.names import (
@@ -114,6 +114,10 @@ class RemoteTape(StagedWrites):
     def readinto(self, buffer: memoryview) -> int:
         """Read one record into `buffer`; 0 at a filemark (see `RmtConnection.readinto`)."""
         return self._connection.readinto(buffer)
+
+    def read_extent(self, count: int) -> FileExtent | None:
+        """A remote record lies in no local file: always ``None`` (use :meth:`readinto`)."""
+        return None
 
     def write(self, data: BytesLike) -> int:
         """Write one record; returns the count written (see `RmtConnection.write`)."""

@@ -91,6 +91,13 @@ class ReceiveBuffer:
         self._start += size
         return size
 
+    def match(self, pattern: re.Pattern[bytes]) -> re.Match[bytes] | None:
+        """Match `pattern` at the front of the data (anchored); positions are absolute.
+
+        Consume what it matched with ``drop(match.end() - match.start())``.
+        """
+        return pattern.match(self._buf, self._start, self._end)
+
     def drop_run(self, run: re.Pattern[bytes]) -> int:
         """Discard the bytes at the front that `run` matches (anchored); return how many.
 

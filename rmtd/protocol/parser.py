@@ -50,6 +50,7 @@ from rmtd.protocol.requests import (
     CLOSED,
     NEED_DATA,
     Event,
+    ReadRequest,
     RejectedRequest,
     Signal,
     WriteRequest,
@@ -60,6 +61,14 @@ __all__ = ["CommandParser"]
 
 # Skipped in command position: paxutils rtapelib.c since 2024 sends "S\n" (others "S").
 _BLANKS: Final = re.compile(rb"[ \t\r\n]*")
+
+# The requests of a backup's steady state, "R<count>\n" and "W<count>\n" with a plain decimal
+# count, framed and decoded by one regex match; every other form (signs, blanks, long or empty
+# counts, counts over the limits) takes the general path, which decodes the same bytes the same
+# way (tests/protocol/test_parser_fast_path.py proves the two agree).
+_RECORD_REQUEST: Final = re.compile(rb"[ \t\r\n]*([RW])([0-9]{1,9})\n")
+_READ, _WRITE = ord("R"), ord("W")
+_CACHED_REQUESTS = 64  # distinct counts remembered; a client uses one or two
 
 
 class CommandParser:
@@ -108,6 +117,7 @@ class CommandParser:
         self._payload = 0  # W payload bytes the caller has yet to take
         self._skip = 0  # bytes the parser drops by itself (refused W payload)
         self._after_skip: RejectedRequest | None = None
+        self._requests: dict[tuple[int, int], ReadRequest | WriteRequest] = {}
 
     # -- input -------------------------------------------------------------------------
 
@@ -213,6 +223,16 @@ class CommandParser:
             RuntimeError: While a ``W`` payload is pending (take it first) or
                 `get_buffer` is lent.
         """
+        buf = self._buf
+        if not (self._payload or self._skip or self._spec or self._error or buf.lent):
+            if not len(buf):
+                return CLOSED if self._eof else NEED_DATA
+            match = buf.match(_RECORD_REQUEST)
+            if match is not None:
+                request = self._record_request(match[1][0], int(match[2]))
+                if request is not None:
+                    buf.drop(match.end() - match.start())
+                    return request
         self._check_not_lent()
         if self._error is not None:
             raise self._error
@@ -222,6 +242,23 @@ class CommandParser:
             self._error = exc
             self._buf.clear()
             raise
+
+    def _record_request(self, letter: int, count: int) -> ReadRequest | WriteRequest | None:
+        """The request of a plain ``R``/``W`` line within the limits (None: not one of those).
+
+        Requests are frozen, so equal ones are shared rather than built anew per record.
+        """
+        if count > self.config.max_record:
+            return None  # the general path rejects it, skipping a W's payload first
+        key = (letter, count)
+        request = self._requests.get(key)
+        if request is None:
+            request = ReadRequest(count) if letter == _READ else WriteRequest(count)
+            if len(self._requests) < _CACHED_REQUESTS:
+                self._requests[key] = request
+        if letter == _WRITE:
+            self._payload = count
+        return request
 
     def _next(self) -> Event | Signal:
         while True:

@@ -3,8 +3,10 @@
 Requests arrive on standard input, replies leave on standard output, nothing else is ever
 written there. Record data moves without intermediate copies: a ``W`` payload is read with
 ``readv`` straight into the device's record buffer (the session drives the ``W`` sequence, this
-module only supplies the read), and an ``R`` reply goes out with one ``writev`` of the status
-line and a view of the data.
+module only supplies the read); an ``R`` whose record lies whole in a file (a tape image, a
+plain file, a CD-ROM image) is answered with its status line and then ``sendfile`` from that
+file, so the data never passes through Python; any other ``R`` reply goes out with one
+``writev`` of the status line and a view of the data.
 """
 
 from __future__ import annotations
@@ -17,20 +19,29 @@ import os
 import stat
 from collections.abc import Callable, Sequence
 
+from devices.interface import FileExtent
 from rmtd.protocol import (
     CLOSED,
     NEED_DATA,
     CommandParser,
     ProtocolError,
+    ReadRequest,
+    RejectedRequest,
+    Request,
     WriteRequest,
 )
-from rmtd.session import Session
+from rmtd.session import FileDataAck, Session
 
 log = logging.getLogger(__name__)
 
 
 def send(fd: int, chunks: Sequence[bytes | bytearray | memoryview]) -> None:
     """Write every byte of ``chunks`` to ``fd`` (one ``writev``, more on a partial write)."""
+    if len(chunks) == 1 and type(first := chunks[0]) is bytes:  # a status line: one write
+        sent = os.write(fd, first)
+        if sent == len(first):
+            return
+        chunks = (first[sent:],)
     views = [memoryview(c).cast("B") for c in chunks if len(c)]
     while views:
         sent = os.writev(fd, views)
@@ -39,6 +50,33 @@ def send(fd: int, chunks: Sequence[bytes | bytearray | memoryview]) -> None:
             views.pop(0)
         if views and sent:
             views[0] = views[0][sent:]
+
+
+class ExtentCutShortError(Exception):
+    """The data of an ``R`` could not all be sent after its status line went out."""
+
+
+def send_extent(fd: int, header: bytes, extent: FileExtent) -> None:
+    """Write ``header``, then the extent's bytes with ``sendfile`` (looping on short sends).
+
+    Raises:
+        ExtentCutShortError: the file ended early or could not be read: the client has been
+            promised bytes it will not get, so the connection cannot go on.
+        OSError: from writing to ``fd`` (the client went away...).
+    """
+    send(fd, (header,))
+    offset, left = extent.offset, extent.length
+    while left:
+        try:
+            sent = os.sendfile(fd, extent.fd, offset, left)
+        except OSError as exc:
+            if exc.errno in (errno.EPIPE, errno.ECONNRESET):
+                raise
+            raise ExtentCutShortError(f"reading the record failed: {exc.strerror}") from exc
+        if sent == 0:
+            raise ExtentCutShortError(f"the file ended {left} bytes before the record did")
+        offset += sent
+        left -= sent
 
 
 PIPE_CAPACITY = 1 << 20
@@ -60,6 +98,28 @@ def widen_pipes(*fds: int) -> None:
                 fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_CAPACITY)
         except OSError as exc:  # EPERM over pipe-max-size for a user, EBADF: keep the default
             log.debug("pipe capacity of fd %d left as it is: %s", fd, exc.strerror)
+
+
+def answer(
+    session: Session, parser: CommandParser, event: Request | RejectedRequest, rfd: int, wfd: int
+) -> None:
+    """Carry out one request and send its reply (``R`` data by ``sendfile`` when it can).
+
+    Raises:
+        ExtentCutShortError: an ``R``'s data could not all be sent after its status line.
+    """
+    if isinstance(event, ReadRequest):
+        reply = session.read_zero_copy(event.count)
+        if isinstance(reply, FileDataAck):
+            send_extent(wfd, reply.header(), reply.extent)
+        else:
+            send(wfd, reply.chunks())
+    elif isinstance(event, WriteRequest):
+        written = session.receive_write(event, parser, lambda view: os.readv(rfd, [view]))
+        if written is not None:  # None: the parser reports the truncated payload next
+            send(wfd, written.chunks())
+    else:
+        send(wfd, session.handle(event).chunks())
 
 
 def serve(
@@ -102,13 +162,10 @@ def serve(
                 continue
             if event is CLOSED:
                 return 0
-            if isinstance(event, WriteRequest):
-                reply = session.receive_write(event, parser, lambda view: os.readv(rfd, [view]))
-                if reply is None:
-                    continue  # the parser reports the truncated payload next
-            else:
-                reply = session.handle(event)
-            send(wfd, reply.chunks())
+            answer(session, parser, event, rfd, wfd)
+    except ExtentCutShortError as exc:
+        log.error("R: %s after its reply line was sent; ending the session", exc)
+        return 1
     except BrokenPipeError:
         log.info("client went away")
         return 0

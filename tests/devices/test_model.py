@@ -260,6 +260,20 @@ class TapeMachine(RuleBasedStateMachine):
 
         self.both(real, lambda: self.model.read(count))
 
+    @rule(count=read_counts)
+    def read_as_extent(self, count: int) -> None:
+        """A read the way the session serves R: as an extent when the drive gives one."""
+
+        def real() -> bytes:
+            extent = self.tape.read_extent(count)
+            if extent is None:
+                buf = bytearray(count)
+                return bytes(buf[: self.tape.readinto(memoryview(buf))])
+            assert 0 < extent.length <= count
+            return os.pread(extent.fd, extent.length, extent.offset)
+
+        self.both(real, lambda: self.model.read(count))
+
     @rule(data=records | st.just(b""))
     def write(self, data: bytes) -> None:
         self.both(lambda: self.tape.write(data), lambda: self.model.write(data))

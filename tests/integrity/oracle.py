@@ -35,6 +35,9 @@ class MemoryStorage:
         buffer[: len(chunk)] = chunk
         return len(chunk)
 
+    def extent(self, offset: int, length: int) -> None:
+        """Bytes in memory lie in no file."""
+
     def write_at(self, offset: int, data: BytesLike) -> None:
         """Never called by a scan."""
         raise AssertionError("a scan does not write")

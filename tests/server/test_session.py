@@ -51,6 +51,9 @@ class MemoryTape(StagedWrites):
         buffer[: len(record)] = record
         return len(record)
 
+    def read_extent(self, count: int) -> None:
+        return None
+
     def write(self, data: BytesLike) -> int:
         self.written.append(bytes(data))
         return len(data)

@@ -57,6 +57,9 @@ class LendingTape:
     def readinto(self, buffer: memoryview) -> int:
         return 0
 
+    def read_extent(self, count: int) -> None:
+        return None
+
     def write(self, data: BytesLike) -> int:
         self.written.append(bytes(data))
         return len(data)
@@ -94,6 +97,9 @@ class ReadOnlyFile(StagedWrites):
 
     def readinto(self, buffer: memoryview) -> int:
         return 0
+
+    def read_extent(self, count: int) -> None:
+        return None
 
     def write(self, data: BytesLike) -> int:
         raise AssertionError("a refused write must not reach write()")
