@@ -63,6 +63,10 @@ class FileStorage:
         self._offset = 0  # where the OS file offset stands, to skip needless seeks
         self._size = file.seek(0, os.SEEK_END)
         self._offset = self._size
+        # Positioned reads (one pread per record instead of lseek + read) and extents for
+        # sendfile need a real descriptor; a file object that is not the OS's own (a test's
+        # fake file system) is read through seek and readinto.
+        self._fd: int | None = file.fileno() if isinstance(file, io.FileIO) else None
 
     @classmethod
     def open(
@@ -98,6 +102,8 @@ class FileStorage:
 
     def read_into(self, offset: int, buffer: memoryview) -> int:
         """Fill ``buffer`` from ``offset`` (looping over short reads); returns the count."""
+        if self._fd is not None:
+            return self._pread_into(offset, buffer)
         self._seek(offset)
         total = 0
         wanted = len(buffer)
@@ -111,9 +117,26 @@ class FileStorage:
             self._offset = offset + total
         return total
 
+    def _pread_into(self, offset: int, buffer: memoryview) -> int:
+        """``preadv`` until ``buffer`` is full or the file ends; the file offset stays put."""
+        assert self._fd is not None
+        total = os.preadv(self._fd, [buffer], offset)
+        wanted = len(buffer)
+        while 0 < total < wanted:
+            got = os.preadv(self._fd, [buffer[total:]], offset + total)
+            if not got:
+                break
+            total += got
+        return total
+
     def extent(self, offset: int, length: int) -> FileExtent | None:
-        """The bytes at ``offset`` in this file (the caller knows they are there)."""
-        return FileExtent(self._file.fileno(), offset, length)
+        """The bytes at ``offset`` in this file (the caller knows they are there).
+
+        ``None`` for a file with no descriptor of the OS's own.
+        """
+        if self._fd is None:
+            return None
+        return FileExtent(self._fd, offset, length)
 
     def write_at(self, offset: int, data: BytesLike) -> None:
         """Write ``data`` at ``offset`` with one ``write`` call; undo a partial write."""
@@ -153,5 +176,6 @@ class FileStorage:
             os.fsync(self._file.fileno())
 
     def close(self) -> None:
-        """Close the file."""
+        """Close the file (its descriptor number is never used again here)."""
+        self._fd = None
         self._file.close()

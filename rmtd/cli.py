@@ -31,6 +31,7 @@ from rmtd.compose import (
     policy_of,
     read_only_option,
     root_option,
+    settle_heap,
     setup_logging,
 )
 from rmtd.config import ConfigError
@@ -134,6 +135,7 @@ def main(
     if answered is not None:
         sys.exit(answered)
     session, parser = build_session(config, drives, read_only, grant, audit)
+    settle_heap()
     status = serve(session, parser)
     audit.event("disconnect")
     sys.exit(status)

@@ -28,7 +28,7 @@ from types import FrameType
 
 from rmtd.access import AccessDenied, AccessPolicy, Grant, Peer
 from rmtd.audit import AuditLog
-from rmtd.compose import build_session
+from rmtd.compose import build_session, settle_heap
 from rmtd.config import ServerConfig
 from rmtd.drives import DriveStore
 from rmtd.hosts import plain_address
@@ -201,6 +201,7 @@ def _serve(
         parser.receive_data(rest)
     waiter = Waiter(conn.fileno(), s.idle_timeout, lambda: set_timeouts(conn, s.stop_grace))
     signal.signal(signal.SIGTERM, waiter.on_sigterm)
+    settle_heap()
     try:
         return serve(session, parser, conn.fileno(), conn.fileno(), waiter)
     except SessionStopError:

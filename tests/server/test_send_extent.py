@@ -20,10 +20,10 @@ from devices.state import VolumeInfo
 from devices.vtape import create_tape_image, open_tape_image
 from rmtd.compose import build_session, load_server_config
 from rmtd.protocol import CommandParser
-from rmtd.session import Session
+from rmtd.session import ZERO_COPY_FROM, Session
 from rmtd.transports.stdio import serve
 
-RECORDS = [bytes([n]) * (1000 + 997 * n) for n in range(6)]
+RECORDS = [bytes([n]) * (ZERO_COPY_FROM + 997 * n) for n in range(6)]
 
 
 def serve_in_thread(session: Session, sock: socket.socket) -> tuple[threading.Thread, list[int]]:
@@ -94,9 +94,11 @@ class ShortFile:
         self.fd = os.open(path, os.O_RDONLY)
 
     def readinto(self, buffer: memoryview) -> int:
-        raise AssertionError("the extent is used")
+        buffer[:3] = b"abc"
+        return 3
 
     def read_extent(self, count: int) -> FileExtent | None:
+        assert count >= ZERO_COPY_FROM, "a small read is copied, never sent from the file"
         return FileExtent(self.fd, 0, count)
 
     def write(self, data: BytesLike) -> int:
@@ -134,13 +136,15 @@ def test_a_file_shorter_than_its_extent_ends_the_session(
     with caplog.at_level(logging.ERROR):
         thread, status = serve_in_thread(session, ours)
         try:
-            theirs.sendall(b"Ox\n0\nR100\n")
+            theirs.sendall(b"Ox\n0\nR100\nR%d\n" % ZERO_COPY_FROM)
             assert read_line(theirs) == b"A0\n"
-            assert read_line(theirs) == b"A100\n"
-            assert read_exactly(theirs, 100) == b"0123456789"  # then the end: nothing made up
+            assert read_line(theirs) == b"A3\n" and read_exactly(theirs, 3) == b"abc"
+            assert read_line(theirs) == b"A%d\n" % ZERO_COPY_FROM
+            # then the end of the connection: nothing made up
+            assert read_exactly(theirs, ZERO_COPY_FROM) == b"0123456789"
         finally:
             thread.join(10)
             theirs.close()
             ours.close()
     assert status == [1]
-    assert "the file ended 90 bytes before the record did" in caplog.text
+    assert f"the file ended {ZERO_COPY_FROM - 10} bytes before the record did" in caplog.text
