@@ -27,6 +27,7 @@ from collections.abc import Callable
 from enum import Enum, auto
 
 from devices.drivestatus import Conditions, status_of
+from devices.durability import SyncLevel
 from devices.errors import tape_error
 from devices.formats.image import TapeImage
 from devices.interface import (
@@ -210,6 +211,8 @@ class VirtualTapeDrive(RecordReader):
         self._cut(self.state.position)
 
     def _after_record(self) -> None:
+        if self.options.sync is SyncLevel.RECORD:
+            self.image.storage.sync_data()  # before the reply: the record is on disk
         self.at_eod = False
         self._last = _Last.WRITE
         self.state.position = len(self.image)
@@ -237,11 +240,15 @@ class VirtualTapeDrive(RecordReader):
                 f"{self.name}: {count} filemarks exceed the limit of {limit} per operation",
             )
         if count == 0:
+            # st: "MTWEOF 0 flushes the drive's buffer": the written data goes to the medium.
+            self.image.storage.sync_data()
             return 0
         self._cut(self.state.position)
         fit = self._filemarks_that_fit(count)
         for start in range(0, fit, _MARK_BATCH):
             self.image.append_filemarks(min(_MARK_BATCH, fit - start))
+        if fit and self.options.sync is not SyncLevel.CLOSE:
+            self.image.storage.sync_data()  # before the reply: the tape file is on disk
         if fit:
             self.state.position = len(self.image)
             self._add_files(fit)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum, IntFlag, auto
 from typing import Protocol
 
+from devices.durability import SyncLevel
+
 
 class MtOp(IntEnum):
     """``struct mtop.mt_op`` codes for the MTIOCTOP ioctl, Linux numbering."""
@@ -172,6 +174,7 @@ class OpenOptions:
         write_protect: refuse writes for this open even if the medium allows them.
         max_filemarks: most filemarks one MTWEOF may write; a larger count fails with ENOSPC
             and writes nothing.
+        sync: which replies wait for the data to reach the disk (see devices.durability).
     """
 
     write: bool = False
@@ -181,6 +184,7 @@ class OpenOptions:
     unload_on_close: bool = False
     write_protect: bool = False
     max_filemarks: int = DEFAULT_MAX_FILEMARKS
+    sync: SyncLevel = SyncLevel.CLOSE
 
 
 class TapeDevice(Protocol):

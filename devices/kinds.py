@@ -251,5 +251,8 @@ class _BytesStorage:
     def sync(self) -> None:
         """Nothing to sync."""
 
+    def sync_data(self) -> None:
+        """Nothing to sync."""
+
     def close(self) -> None:
         """Nothing to close."""

@@ -12,6 +12,7 @@ import errno
 import os
 import stat
 
+from devices.durability import SyncLevel, WriteBehind
 from devices.errors import tape_error
 from devices.interface import BytesLike, DriveStatus, FileExtent, MtOp
 from devices.kinds import describe_fd
@@ -25,10 +26,21 @@ class PlainFile(StagedWrites):
         path: the file's path.
         flags: ``os.open`` flags (access mode, O_CREAT, O_TRUNC, O_APPEND, O_EXCL).
         name: what to call the file in error messages (default ``path``).
+        sync: when written data is synced (:mod:`devices.durability`): at close (every level,
+            when anything was written), and after every write with ``record``; a plain file
+            has no filemarks.
     """
 
-    def __init__(self, path: str, flags: int, name: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        flags: int,
+        name: str | None = None,
+        sync: SyncLevel = SyncLevel.CLOSE,
+    ) -> None:
         self.name = name or path
+        self._sync = sync
+        self._written = False
         # Only the flags that mean something for a served file; never O_NOCTTY games etc.
         allowed = os.O_ACCMODE | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_EXCL | os.O_NONBLOCK
         try:
@@ -39,6 +51,7 @@ class PlainFile(StagedWrites):
             os.close(self._fd)
             raise tape_error(errno.EISDIR, f"{self.name}: is a directory")
         self._writable = flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR)
+        self._behind = WriteBehind(self._fd if self._writable else None)
 
     def fileno(self) -> int:
         """The file descriptor."""
@@ -70,7 +83,12 @@ class PlainFile(StagedWrites):
     def write(self, data: BytesLike) -> int:
         """One ``write(2)`` of ``data``."""
         self.check_write(len(data))
-        return os.write(self._fd, data)
+        written = os.write(self._fd, data)
+        self._written = True
+        self._behind.wrote(written)
+        if self._sync is SyncLevel.RECORD:
+            os.fdatasync(self._fd)  # before the reply: the record is on disk
+        return written
 
     def check_write(self, count: int) -> None:
         """Refuse writes to a file opened read-only: EBADF, as ``write(2)`` would."""
@@ -103,7 +121,12 @@ class PlainFile(StagedWrites):
         return os.lseek(self._fd, offset, whence)
 
     def close(self) -> None:
-        """Close the file (once)."""
+        """Sync what was written, then close the file (once, even if the sync fails)."""
         if self._fd >= 0:
             fd, self._fd = self._fd, -1
-            os.close(fd)
+            self._behind.forget()
+            try:
+                if self._written:
+                    os.fsync(fd)  # a closed file is on disk, as a closed tape image is
+            finally:
+                os.close(fd)

@@ -14,6 +14,7 @@ import io
 import os
 from typing import Protocol
 
+from devices.durability import WriteBehind
 from devices.errors import tape_error
 from devices.interface import BytesLike, FileExtent
 
@@ -47,6 +48,10 @@ class Storage(Protocol):
         """Make what was written durable."""
         ...
 
+    def sync_data(self) -> None:
+        """Make the data written durable (not necessarily times and other metadata)."""
+        ...
+
     def close(self) -> None:
         """Release the storage."""
         ...
@@ -67,6 +72,7 @@ class FileStorage:
         # sendfile need a real descriptor; a file object that is not the OS's own (a test's
         # fake file system) is read through seek and readinto.
         self._fd: int | None = file.fileno() if isinstance(file, io.FileIO) else None
+        self._behind = WriteBehind(self._fd if writable else None)
 
     @classmethod
     def open(
@@ -154,6 +160,7 @@ class FileStorage:
             raise tape_error(errno.ENOSPC, f"{self.name}: no space left on device")
         self._offset = offset + written
         self._size = max(self._size, self._offset)
+        self._behind.wrote(written)
 
     def _undo(self, offset: int) -> None:
         """Cut off whatever a failed write left past ``offset``; keep the image valid."""
@@ -175,7 +182,13 @@ class FileStorage:
         if self.writable:
             os.fsync(self._file.fileno())
 
+    def sync_data(self) -> None:
+        """``fdatasync`` the file."""
+        if self.writable:
+            os.fdatasync(self._file.fileno())
+
     def close(self) -> None:
         """Close the file (its descriptor number is never used again here)."""
         self._fd = None
+        self._behind.forget()
         self._file.close()

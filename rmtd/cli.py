@@ -18,6 +18,7 @@ import sys
 
 import click
 
+from devices.durability import SyncLevel
 from devices.interface import DEFAULT_MAX_FILEMARKS, MAX_FILEMARKS_LIMIT
 from rmtd import forced
 from rmtd.compose import (
@@ -34,7 +35,7 @@ from rmtd.compose import (
     settle_heap,
     setup_logging,
 )
-from rmtd.config import ConfigError
+from rmtd.config import SYNC_CHOICES, ConfigError
 from rmtd.protocol import DEFAULT_MAX_RECORD, MAX_RECORD_LIMIT
 from rmtd.transports.stdio import serve
 
@@ -73,6 +74,12 @@ def refuse_setuid() -> None:
     help=f"Most filemarks one MTWEOF may write.  [default: {DEFAULT_MAX_FILEMARKS}]",
 )
 @click.option(
+    "--sync",
+    type=click.Choice(SYNC_CHOICES),
+    help="Which replies wait for written data to reach the disk: the close (every level), "
+    "also each filemark, or also each record.  [default: close]",
+)
+@click.option(
     "--lseek-order",
     type=click.Choice(["auto", "offset-first", "whence-first"]),
     help="How to read L's two arguments.  [default: auto]",
@@ -98,6 +105,7 @@ def main(
     read_only: bool,
     max_record: int | None,
     max_filemarks: int | None,
+    sync: str | None,
     lseek_order: str | None,
     log_file: str | None,
     verbose: int,
@@ -114,6 +122,7 @@ def main(
             "root": root,
             "max_record": max_record,
             "max_filemarks": max_filemarks,
+            "sync": SyncLevel(sync) if sync is not None else None,
             "lseek_order": lseek_order,
         }
         config, drives = load_server_config(config_file, overrides)

@@ -121,6 +121,7 @@ def build_session(
         read_only=read_only,
         max_record=config.max_record,
         max_filemarks=config.max_filemarks,
+        sync=config.sync,
         state_dir=config.state_path,
         defaults=config.defaults,
     )

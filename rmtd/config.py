@@ -6,6 +6,7 @@ the ``vmt`` drive commands read the same file::
     root = "/srv/tapes"            # device names resolve inside it (--root wins)
     max_record = 67108864          # largest R/W count accepted (--max-record wins)
     max_filemarks = 100000         # most filemarks one MTWEOF writes (--max-filemarks wins)
+    sync = "close"                 # or "filemark", "record": what waits for the disk (--sync wins)
     lseek_order = "auto"           # or "offset-first", "whence-first" (--lseek-order wins)
     assist_timeout = 600           # seconds an /ASSIST open waits for an operator
     state_dir = "/srv/tapes/.rmtd" # runtime drive state and operator requests
@@ -45,6 +46,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
+from devices.durability import SyncLevel
 from devices.interface import DEFAULT_MAX_FILEMARKS, MAX_FILEMARKS_LIMIT
 from rmtd.access import AccessConfig
 from rmtd.access_config import check_access
@@ -61,6 +63,7 @@ _TOP_KEYS = (
     "root",
     "max_record",
     "max_filemarks",
+    "sync",
     "lseek_order",
     "assist_timeout",
     "state_dir",
@@ -68,6 +71,8 @@ _TOP_KEYS = (
     "drives",
     "access",
 )
+SYNC_CHOICES = tuple(level.value for level in SyncLevel)
+"""The values of ``sync`` (and ``--sync``)."""
 _DRIVE_KEYS = ("image", "device", "qualifiers")
 
 
@@ -103,6 +108,7 @@ class ServerConfig:
         root: every device name resolves inside this directory; ``None``: as GNU rmt.
         max_record: the largest ``R``/``W`` count accepted.
         max_filemarks: the most filemarks one MTWEOF may write (a larger count: ENOSPC).
+        sync: which replies wait for written data to reach the disk (devices.durability).
         lseek_order: how to read ``L``'s two arguments.
         assist_timeout: seconds an ``/ASSIST`` open waits for an operator to load a volume.
         state_dir: where runtime drive state and operator requests live; ``None``: the
@@ -117,6 +123,7 @@ class ServerConfig:
     root: str | None = None
     max_record: int = DEFAULT_MAX_RECORD
     max_filemarks: int = DEFAULT_MAX_FILEMARKS
+    sync: SyncLevel = SyncLevel.CLOSE
     lseek_order: LseekOrder = "auto"
     assist_timeout: float = 600.0
     state_dir: str | None = None
@@ -229,12 +236,17 @@ class _Checker:
             choices = ", ".join(f'"{c}"' for c in get_args(LseekOrder))
             raise self.fail(("lseek_order",), f"{order!r} is not one of {choices}")
         defaults = self.qualifiers(data, ("defaults",), Qualifiers(), max_record)
+        sync = data.get("sync", SyncLevel.CLOSE.value)
+        if sync not in SYNC_CHOICES:
+            choices = ", ".join(f'"{c}"' for c in SYNC_CHOICES)
+            raise self.fail(("sync",), f"{sync!r} is not one of {choices}")
         return ServerConfig(
             root=root,
             max_record=max_record,
             max_filemarks=self.integer(
                 data, "max_filemarks", DEFAULT_MAX_FILEMARKS, MAX_FILEMARKS_LIMIT
             ),
+            sync=SyncLevel(sync),
             lseek_order=order,
             assist_timeout=self.seconds(data, "assist_timeout", 600.0),
             state_dir=self.directory(data, "state_dir", must_exist=False),

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from devices.cdrom import CdRom
 from devices.drive import VirtualTapeDrive
+from devices.durability import SyncLevel
 from devices.errors import tape_error
 from devices.interface import DEFAULT_MAX_FILEMARKS, MtOp, OpenOptions, TapeDevice
 from devices.kinds import DeviceKind, claimed_kind, kind_by_name
@@ -61,6 +62,7 @@ class OpenerConfig:
         read_only: refuse every open for writing (EROFS); tapes show WR_PROT.
         max_record: the largest record accepted, for ``/BLOCKSIZE``.
         max_filemarks: the most filemarks one MTWEOF may write on a tape.
+        sync: which replies wait for written data to reach the disk (devices.durability).
         state_dir: the server's own state (drives, operator requests): no client name may
             lead inside it.
         defaults: qualifiers applied before a drive's and the client's own.
@@ -70,6 +72,7 @@ class OpenerConfig:
     read_only: bool = False
     max_record: int = DEFAULT_MAX_RECORD
     max_filemarks: int = DEFAULT_MAX_FILEMARKS
+    sync: SyncLevel = SyncLevel.CLOSE
     state_dir: str | None = None
     defaults: Qualifiers = field(default_factory=Qualifiers)
 
@@ -133,7 +136,7 @@ class DeviceOpener:
         if kind is DeviceKind.PLAIN:
             if self._check_write(spec.name, flags, spec.qualifiers):
                 _refuse_tape_as_plain(spec.name, path)
-            return PlainFile(path, flags, spec.name)
+            return PlainFile(path, flags, spec.name, self.config.sync)
         # A read-only grant write-protects the volume for this open, as /NOWRITE does: then
         # nothing recorded on the volume changes either (its density, say).
         q = dataclasses.replace(spec.qualifiers, write=False) if protect else spec.qualifiers
@@ -169,6 +172,7 @@ class DeviceOpener:
             unload_on_close=False,  # an image named by path is simply closed
             write_protect=not q.write or self.config.read_only,
             max_filemarks=self.config.max_filemarks,
+            sync=self.config.sync,
         )
         tape = self._open_tape(path, options, q, name, (kind, not named, force_tape))
         return StreamingTape(tape) if q.stream else tape

@@ -49,6 +49,9 @@ class MemoryStorage:
     def sync(self) -> None:
         """Nothing to sync."""
 
+    def sync_data(self) -> None:
+        """Nothing to sync."""
+
     def close(self) -> None:
         """Nothing to close."""
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from devices.durability import SyncLevel
 from rmtd.cli import main as rmtd_main
 from rmtd.config import (
     ConfigError,
@@ -30,6 +31,7 @@ GOOD = """\
 root = "tapes"
 max_record = 65536
 lseek_order = "offset-first"
+sync = "filemark"
 assist_timeout = 2.5
 state_dir = "state"
 
@@ -69,6 +71,7 @@ def test_a_good_file_parses_into_frozen_dataclasses(site: Path) -> None:
     assert config.root == str(site / "tapes")  # relative to the file's directory
     assert config.max_record == 65536
     assert config.lseek_order == "offset-first"
+    assert config.sync is SyncLevel.FILEMARK
     assert config.assist_timeout == 2.5
     assert config.state_dir == str(site / "state")
     assert config.state_path == str(site / "state")
@@ -88,6 +91,7 @@ def test_defaults_and_the_default_state_dir(site: Path) -> None:
     config = load_config(write(site, 'root = "tapes"\n'))
     assert config == ServerConfig(root=str(site / "tapes"), source=str(site / "rmtd.toml"))
     assert config.max_record == 64 << 20 and config.lseek_order == "auto"
+    assert config.sync is SyncLevel.CLOSE
     assert config.assist_timeout == 600
     assert config.state_path == str(site / "tapes" / ".rmtd")
     assert ServerConfig().state_path is None
@@ -117,6 +121,8 @@ def test_drive_names_match_in_any_case_with_or_without_a_colon(site: Path) -> No
         ("max_record = 0\n", 1, "max_record", "out of range"),
         ("max_record = 4294967296\n", 1, "max_record", "out of range"),
         ('lseek_order = "backwards"\n', 1, "lseek_order", "not one of"),
+        ('root = "tapes"\nsync = "always"\n', 2, "sync",
+         '\'always\' is not one of "close", "filemark", "record"'),
         ('assist_timeout = "soon"\n', 1, "assist_timeout", "expected a number"),
         ("assist_timeout = -1\n", 1, "assist_timeout", ">= 0"),
         ("assist_timeout = nan\n", 1, "assist_timeout", ">= 0"),
