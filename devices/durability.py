@@ -39,6 +39,7 @@ WRITE_BEHIND_BYTES = 1 << 20
 """Bytes written between two requests to start writeback."""
 
 _SYNC_FILE_RANGE_WRITE = 2  # linux/fs.h: start writeback of dirty pages, do not wait
+_PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def _bind_sync_file_range() -> Callable[[int, int, int, int], int] | None:
@@ -60,13 +61,19 @@ _sync_file_range = _bind_sync_file_range()
 class WriteBehind:
     """Starts writeback of a file every :data:`WRITE_BEHIND_BYTES` written to it.
 
+    The range handed to the kernel ends at the last whole page before the file offset: the
+    page the next record will be appended to is left alone, since a write to a page under
+    writeback may have to wait for that I/O (stable pages).
+
     Args:
-        fd: the file written; ``None`` (a file with no OS descriptor): do nothing.
+        fd: the file written, written sequentially at its file offset; ``None`` (a file with
+            no OS descriptor): do nothing.
     """
 
     def __init__(self, fd: int | None) -> None:
         self._fd = fd if _sync_file_range is not None else None
         self._pending = 0
+        self._started_to = 0  # where the last writeback request ended
 
     def wrote(self, count: int) -> None:
         """Count ``count`` bytes written; start writeback once enough have gathered."""
@@ -77,11 +84,16 @@ class WriteBehind:
 
     def _start(self, fd: int) -> None:
         assert _sync_file_range is not None
-        # Offset 0, length 0: the whole file; only pages still dirty are visited.
-        if _sync_file_range(fd, 0, 0, _SYNC_FILE_RANGE_WRITE) != 0:
+        end = os.lseek(fd, 0, os.SEEK_CUR) & ~(_PAGE - 1)
+        start = self._started_to if self._started_to < end else 0
+        if start == end:
+            return
+        if _sync_file_range(fd, start, end - start, _SYNC_FILE_RANGE_WRITE) != 0:
             code = ctypes.get_errno()
             log.debug("write-behind off for fd %d: %s", fd, os.strerror(code))
             self._fd = None  # e.g. a file system that refuses it: the close still syncs
+            return
+        self._started_to = end
 
     def forget(self) -> None:
         """The file is closed: its descriptor number must not be used again."""

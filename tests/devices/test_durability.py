@@ -119,12 +119,19 @@ def test_write_behind_starts_writeback_every_window(tmp_path: Path, syncs: Syncs
     assert syncs.ranges == []
     drive.write(b"r" * record)
     assert len(syncs.ranges) == 1
-    _, offset, nbytes, flags = syncs.ranges[0]
-    assert (offset, nbytes, flags) == (0, 0, 2)  # the whole file, SYNC_FILE_RANGE_WRITE
+    end = per_window * (record + 8)
+    whole_pages = end - end % os.sysconf("SC_PAGE_SIZE")  # the page being appended to waits
+    assert syncs.ranges[0][1:] == (0, whole_pages, 2)  # SYNC_FILE_RANGE_WRITE
+    for _ in range(per_window):
+        drive.write(b"r" * record)
+    assert len(syncs.ranges) == 2
+    assert syncs.ranges[1][1] == whole_pages  # the next request starts where this one ended
     drive.close()
 
 
-def test_write_behind_stops_after_a_refusal(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_write_behind_stops_after_a_refusal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[int] = []
 
     def refusing(fd: int, offset: int, nbytes: int, flags: int) -> int:
@@ -132,10 +139,15 @@ def test_write_behind_stops_after_a_refusal(monkeypatch: pytest.MonkeyPatch) -> 
         return -1
 
     monkeypatch.setattr(durability, "_sync_file_range", refusing)
-    behind = WriteBehind(5)
-    for _ in range(3):
-        behind.wrote(WRITE_BEHIND_BYTES)
-    assert calls == [5]  # tried once, then left to the sync at close
+    fd = os.open(tmp_path / "f", os.O_RDWR | os.O_CREAT)
+    try:
+        behind = WriteBehind(fd)
+        for _ in range(3):
+            os.write(fd, bytes(WRITE_BEHIND_BYTES))
+            behind.wrote(WRITE_BEHIND_BYTES)
+    finally:
+        os.close(fd)
+    assert calls == [fd]  # tried once, then left to the sync at close
 
 
 def test_no_descriptor_no_write_behind(syncs: Syncs) -> None:
