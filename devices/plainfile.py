@@ -12,10 +12,11 @@ import errno
 import os
 import stat
 
-from devices.durability import SyncLevel, WriteBehind
+from devices.durability import SyncLevel
 from devices.errors import tape_error
 from devices.interface import BytesLike, DriveStatus, FileExtent, MtOp
 from devices.kinds import describe_fd
+from devices.streamwrites import StreamWrites
 from devices.writebuffer import StagedWrites
 
 
@@ -51,7 +52,7 @@ class PlainFile(StagedWrites):
             os.close(self._fd)
             raise tape_error(errno.EISDIR, f"{self.name}: is a directory")
         self._writable = flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR)
-        self._behind = WriteBehind(self._fd if self._writable else None)
+        self._stream = StreamWrites(self._fd if self._writable else None, self.name)
 
     def fileno(self) -> int:
         """The file descriptor."""
@@ -85,7 +86,7 @@ class PlainFile(StagedWrites):
         self.check_write(len(data))
         written = os.write(self._fd, data)
         self._written = True
-        self._behind.wrote(written)
+        self._stream.wrote(written)
         if self._sync is SyncLevel.RECORD:
             os.fdatasync(self._fd)  # before the reply: the record is on disk
         return written
@@ -124,9 +125,10 @@ class PlainFile(StagedWrites):
         """Sync what was written, then close the file (once, even if the sync fails)."""
         if self._fd >= 0:
             fd, self._fd = self._fd, -1
-            self._behind.forget()
             try:
                 if self._written:
+                    self._stream.finish()
                     os.fsync(fd)  # a closed file is on disk, as a closed tape image is
             finally:
+                self._stream.forget()
                 os.close(fd)

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import errno
 import io
+import logging
 import os
 from typing import Protocol
 
-from devices.durability import WriteBehind
 from devices.errors import tape_error
 from devices.interface import BytesLike, FileExtent
+from devices.streamwrites import StreamWrites
+
+log = logging.getLogger(__name__)
 
 
 class Storage(Protocol):
@@ -72,7 +75,7 @@ class FileStorage:
         # sendfile need a real descriptor; a file object that is not the OS's own (a test's
         # fake file system) is read through seek and readinto.
         self._fd: int | None = file.fileno() if isinstance(file, io.FileIO) else None
-        self._behind = WriteBehind(self._fd if writable else None)
+        self._stream = StreamWrites(self._fd if writable else None, name, reserve=True)
 
     @classmethod
     def open(
@@ -160,7 +163,7 @@ class FileStorage:
             raise tape_error(errno.ENOSPC, f"{self.name}: no space left on device")
         self._offset = offset + written
         self._size = max(self._size, self._offset)
-        self._behind.wrote(written)
+        self._stream.wrote(written)
 
     def _undo(self, offset: int) -> None:
         """Cut off whatever a failed write left past ``offset``; keep the image valid."""
@@ -178,8 +181,9 @@ class FileStorage:
         self._size = size
 
     def sync(self) -> None:
-        """``fsync`` the file."""
+        """``fsync`` the file (blocks reserved past its end given back first)."""
         if self.writable:
+            self._stream.finish()
             os.fsync(self._file.fileno())
 
     def sync_data(self) -> None:
@@ -190,5 +194,9 @@ class FileStorage:
     def close(self) -> None:
         """Close the file (its descriptor number is never used again here)."""
         self._fd = None
-        self._behind.forget()
+        try:
+            self._stream.finish()  # a reader or a failed open never reserved anything
+        except OSError as exc:
+            log.info("%s: %s", self.name, exc.strerror)
+        self._stream.forget()
         self._file.close()

@@ -1,23 +1,26 @@
-"""The ``sync`` setting syncs exactly where it says, and write-behind starts writeback.
+"""The ``sync`` setting syncs exactly where it says; streamed writes reserve and write behind.
 
 The system calls are counted by wrapping ``os.fsync``/``os.fdatasync`` and the bound
-``sync_file_range``: what matters is which reply waits for which sync, not the disk itself.
+``sync_file_range``/``fallocate``: what matters is which reply waits for which sync, not the
+disk itself (one test looks at the real blocks of a real file).
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from devices import durability
-from devices.durability import WRITE_BEHIND_BYTES, SyncLevel, WriteBehind
+from devices import streamwrites
+from devices.durability import SyncLevel
 from devices.interface import MtOp, OpenOptions
 from devices.plainfile import PlainFile
 from devices.state import VolumeInfo
+from devices.streamwrites import STEP_BYTES, StreamWrites
 from devices.vtape import create_tape_image, open_tape_image
 from rmtd.compose import build_session, load_server_config
 from rmtd.protocol import CommandParser, OpenRequest, WriteRequest
@@ -30,6 +33,7 @@ class Syncs:
         self.fsync = 0
         self.fdatasync = 0
         self.ranges: list[tuple[int, int, int, int]] = []
+        self.reserved: list[tuple[int, int, int, int]] = []
 
     def counts(self) -> tuple[int, int]:
         return self.fsync, self.fdatasync
@@ -52,9 +56,14 @@ def syncs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Syncs]:
         seen.ranges.append((fd, offset, nbytes, flags))
         return 0
 
+    def fallocate(fd: int, mode: int, offset: int, length: int) -> int:
+        seen.reserved.append((fd, mode, offset, length))
+        return 0
+
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "fdatasync", fdatasync)
-    monkeypatch.setattr(durability, "_sync_file_range", sync_file_range)
+    monkeypatch.setattr(streamwrites, "_sync_file_range", sync_file_range)
+    monkeypatch.setattr(streamwrites, "_fallocate", fallocate)
     yield seen
 
 
@@ -111,49 +120,114 @@ def test_weof_zero_flushes_at_every_level(tmp_path: Path, syncs: Syncs) -> None:
 
 def test_write_behind_starts_writeback_every_window(tmp_path: Path, syncs: Syncs) -> None:
     path, options = tape(tmp_path, SyncLevel.CLOSE)
-    drive = open_tape_image(path, options)
     record = 64 << 10
-    per_window = WRITE_BEHIND_BYTES // (record + 8) + 1
+    per_window = STEP_BYTES // (record + 8) + 1
+    drive = open_tape_image(path, options)
     for _ in range(per_window - 1):
         drive.write(b"r" * record)
-    assert syncs.ranges == []
-    drive.write(b"r" * record)
-    assert len(syncs.ranges) == 1
-    end = per_window * (record + 8)
-    whole_pages = end - end % os.sysconf("SC_PAGE_SIZE")  # the page being appended to waits
-    assert syncs.ranges[0][1:] == (0, whole_pages, 2)  # SYNC_FILE_RANGE_WRITE
-    for _ in range(per_window):
-        drive.write(b"r" * record)
-    assert len(syncs.ranges) == 2
-    assert syncs.ranges[1][1] == whole_pages  # the next request starts where this one ended
     drive.close()
+    assert syncs.ranges == []  # less than a window: the sync at close does it all
+    drive = open_tape_image(path, options)
+    drive.ioctl(MtOp.MTREW, 1)
+    for _ in range(2 * per_window):
+        drive.write(b"r" * record)
+    drive.close()  # the helper serves what was posted before it stops
+    page = os.sysconf("SC_PAGE_SIZE")
+    last_post = 2 * per_window * (record + 8)
+    assert contiguous_to(syncs.ranges) == last_post // page * page  # the page appended to waits
+    assert {flags for *_, flags in syncs.ranges} == {2}  # SYNC_FILE_RANGE_WRITE: no waiting
 
 
-def test_write_behind_stops_after_a_refusal(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    calls: list[int] = []
+def contiguous_to(ranges: list[tuple[int, int, int, int]]) -> int:
+    """Where writeback requests that follow each other from offset 0 end.
 
-    def refusing(fd: int, offset: int, nbytes: int, flags: int) -> int:
-        calls.append(fd)
-        return -1
+    Posts the helper had not served yet are merged into the next request, so how many there
+    are depends on timing; that they cover everything from 0, in order, does not.
+    """
+    starts = [start for _, start, _, _ in ranges]
+    ends = [start + length for _, start, length, _ in ranges]
+    assert starts and starts[0] == 0 and starts[1:] == ends[:-1], ranges
+    return ends[-1]
 
-    monkeypatch.setattr(durability, "_sync_file_range", refusing)
-    fd = os.open(tmp_path / "f", os.O_RDWR | os.O_CREAT)
+
+def test_blocks_are_reserved_ahead_of_an_image(tmp_path: Path, syncs: Syncs) -> None:
+    path, options = tape(tmp_path, SyncLevel.CLOSE)
+    drive = open_tape_image(path, options)
+    for _ in range(STEP_BYTES // 4096):
+        drive.write(b"r" * 4088)  # 4096 bytes a record with its two length words
+    drive.close()
+    assert [r[1:] for r in syncs.reserved] == [(1, STEP_BYTES, streamwrites.RESERVE_MIN)]
+
+
+def test_an_image_keeps_no_reserved_blocks_after_close(tmp_path: Path) -> None:
+    path, options = tape(tmp_path, SyncLevel.CLOSE)
+    drive = open_tape_image(path, options)
+    for _ in range(3 * STEP_BYTES // 65544 + 1):
+        drive.write(bytes(65536))
+    if file_system_reserves(tmp_path):  # ext4, XFS, tmpfs: the open holds more than the data
+        deadline = time.monotonic() + 10  # the helper thread reserves soon after a post
+        while not reserved_past_end(path) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert reserved_past_end(path)
+    drive.close()
+    info = os.stat(path)
+    assert info.st_blocks * 512 - info.st_size < 64 << 10, "reserved blocks left past the end"
+
+
+def reserved_past_end(path: str) -> bool:
+    info = os.stat(path)
+    return info.st_blocks * 512 >= info.st_size + streamwrites.RESERVE_MIN // 2
+
+
+def file_system_reserves(directory: Path) -> bool:
+    """Whether ``fallocate(FALLOC_FL_KEEP_SIZE)`` works in ``directory``."""
+    fd = os.open(directory / "probe", os.O_RDWR | os.O_CREAT)
     try:
-        behind = WriteBehind(fd)
-        for _ in range(3):
-            os.write(fd, bytes(WRITE_BEHIND_BYTES))
-            behind.wrote(WRITE_BEHIND_BYTES)
+        return streamwrites._fallocate is not None and streamwrites._fallocate(fd, 1, 0, 4096) == 0
     finally:
         os.close(fd)
-    assert calls == [fd]  # tried once, then left to the sync at close
+        os.unlink(directory / "probe")
 
 
-def test_no_descriptor_no_write_behind(syncs: Syncs) -> None:
-    behind = WriteBehind(None)
-    behind.wrote(10 * WRITE_BEHIND_BYTES)
-    assert syncs.ranges == []
+def test_plain_files_reserve_nothing(tmp_path: Path, syncs: Syncs) -> None:
+    plain = PlainFile(str(tmp_path / "f.bin"), os.O_WRONLY | os.O_CREAT)
+    for _ in range(3):
+        plain.write(bytes(STEP_BYTES))  # another client may be extending the same file
+    plain.close()
+    assert syncs.reserved == []
+    assert contiguous_to(syncs.ranges) == 3 * STEP_BYTES
+
+
+def test_refused_calls_are_switched_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+
+    def refusing_range(fd: int, offset: int, nbytes: int, flags: int) -> int:
+        calls.append("range")
+        return -1
+
+    def refusing_fallocate(fd: int, mode: int, offset: int, length: int) -> int:
+        calls.append("fallocate")
+        return -1
+
+    monkeypatch.setattr(streamwrites, "_sync_file_range", refusing_range)
+    monkeypatch.setattr(streamwrites, "_fallocate", refusing_fallocate)
+    fd = os.open(tmp_path / "f", os.O_RDWR | os.O_CREAT)
+    try:
+        stream = StreamWrites(fd, "f", reserve=True)
+        for _ in range(3):
+            os.write(fd, bytes(STEP_BYTES))
+            stream.wrote(STEP_BYTES)
+        stream.finish()
+    finally:
+        os.close(fd)
+    assert calls == ["fallocate", "range"]  # each tried once, then left alone
+
+
+def test_no_descriptor_nothing_is_called(syncs: Syncs) -> None:
+    stream = StreamWrites(None, "fake", reserve=True)
+    stream.wrote(10 * STEP_BYTES)
+    stream.finish()
+    assert syncs.ranges == [] and syncs.reserved == []
 
 
 def test_a_plain_file_is_synced_at_close_when_written(tmp_path: Path, syncs: Syncs) -> None:
