@@ -36,20 +36,18 @@ log = logging.getLogger(__name__)
 
 
 def send(fd: int, chunks: Sequence[bytes | bytearray | memoryview]) -> None:
-    """Write every byte of ``chunks`` to ``fd`` (one ``writev``, more on a partial write)."""
-    if len(chunks) == 1 and type(first := chunks[0]) is bytes:  # a status line: one write
-        sent = os.write(fd, first)
-        if sent == len(first):
-            return
-        chunks = (first[sent:],)
+    """Write every byte of ``chunks`` (byte buffers) to ``fd``: one ``writev``, more if short."""
+    sent = os.writev(fd, chunks)
+    if sent == sum(map(len, chunks)):  # the common case: all of it in one system call
+        return
     views = [memoryview(c).cast("B") for c in chunks if len(c)]
     while views:
-        sent = os.writev(fd, views)
         while views and sent >= len(views[0]):
             sent -= len(views[0])
             views.pop(0)
-        if views and sent:
+        if views:
             views[0] = views[0][sent:]
+            sent = os.writev(fd, views)
 
 
 class ExtentCutShortError(Exception):
