@@ -10,8 +10,9 @@ cheaper, both made once per :data:`STEP_BYTES` written, never per record:
   What is left unused past the end is given back before the closing sync by truncating the
   file to its own size (ext4, XFS and tmpfs free blocks past the end that way; punching a
   hole there does nothing on ext4). That is only done where the writer holds the file alone
-  (a tape image under its lock), never to a plain file another client may be extending; after
-  a crash the reservation is only unused space past the end, given back by the next writer.
+  (a tape image under its lock), never to a plain file another client may be extending. After
+  a crash the reservation stays as unused space past the end (nothing reads it) until the image
+  is next truncated: a write after rewinding, or the end of a later open that wrote 1 MiB.
 * **write behind**: ``sync_file_range(2)`` with ``SYNC_FILE_RANGE_WRITE`` starts (does not
   wait for) the writeback of what was written, so that the ``fsync`` at close (the ``sync``
   setting, :mod:`devices.durability`) finds little left to do instead of the whole stream.
