@@ -18,7 +18,6 @@ import ipaddress
 import logging
 import os
 import pwd
-import select
 import signal
 import socket
 import struct
@@ -80,22 +79,20 @@ class SessionSettings:
 class Waiter:
     """Waits for the next request, ending the session on SIGTERM or after the idle timeout.
 
-    SIGTERM during a request only sets a flag (and calls ``on_stop``, which shortens the
-    socket's timeouts, so a client stalled mid-record holds the session for a grace period, not
-    a whole idle timeout): the request finishes, its reply goes out, and the session ends at the
-    next wait. SIGTERM during a wait ends it at once.
+    The idle timeout is the connection's ``SO_RCVTIMEO`` (:func:`set_timeouts`): a read that
+    waited that long fails with EAGAIN, so no poll is made per request. SIGTERM during a request
+    only sets a flag (and calls ``on_stop``, which shortens the socket's timeouts, so a client
+    stalled mid-record holds the session for a grace period, not a whole idle timeout): the
+    request finishes, its reply goes out, and the session ends at the next wait. SIGTERM during
+    a wait ends it at once.
 
     Args:
-        fd: the connection.
-        idle_timeout: seconds to wait for a request.
+        fd: the connection, its timeouts set.
         on_stop: called once, from the handler, when SIGTERM first arrives.
     """
 
-    def __init__(
-        self, fd: int, idle_timeout: float, on_stop: Callable[[], None] | None = None
-    ) -> None:
+    def __init__(self, fd: int, on_stop: Callable[[], None] | None = None) -> None:
         self._fd = fd
-        self._timeout_ms = max(1, int(idle_timeout * 1000))
         self._stop = False
         self._waiting = False
         self._on_stop = on_stop
@@ -121,11 +118,10 @@ class Waiter:
         try:
             if self._stop:
                 raise SessionStopError
-            poller = select.poll()
-            poller.register(self._fd, select.POLLIN)
-            if not poller.poll(self._timeout_ms):
-                raise IdleTimeoutError
-            return os.readv(self._fd, [view])
+            try:
+                return os.readv(self._fd, [view])
+            except BlockingIOError:
+                raise IdleTimeoutError from None
         finally:
             self._waiting = False
 
@@ -199,7 +195,7 @@ def _serve(
     session, parser = build_session(s.config, s.drives, s.read_only, grant, s.audit)
     if rest:
         parser.receive_data(rest)
-    waiter = Waiter(conn.fileno(), s.idle_timeout, lambda: set_timeouts(conn, s.stop_grace))
+    waiter = Waiter(conn.fileno(), lambda: set_timeouts(conn, s.stop_grace))
     signal.signal(signal.SIGTERM, waiter.on_sigterm)
     settle_heap()
     try:

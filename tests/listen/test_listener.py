@@ -62,6 +62,10 @@ def test_an_idle_session_is_closed(start: Start, served: Path) -> None:
         assert rmt(sock, b"W3\n", b"abc")[0] == b"A3\n"
         assert sock.recv(1) == b""  # closed by the server, the device closed first
     assert (served / "vol.tap").read_bytes()[:4] == (3).to_bytes(4, "little")
+    deadline = time.monotonic() + 10  # the session's last log line may trail its close
+    while "no request for 0.5 seconds" not in listener.log.read_text():
+        assert time.monotonic() < deadline, listener.log.read_text()
+        time.sleep(0.05)
 
 
 def test_beyond_the_cap_refused_listener_up_memory_flat(start: Start) -> None:

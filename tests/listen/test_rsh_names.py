@@ -52,7 +52,7 @@ def test_sigterm_shortens_the_socket_timeouts_to_the_grace() -> None:
     one, other = socket.socketpair()
     with one, other:
         rsh.set_timeouts(one, 600)
-        waiter = rsh.Waiter(one.fileno(), 600, lambda: rsh.set_timeouts(one, 2.5))
+        waiter = rsh.Waiter(one.fileno(), lambda: rsh.set_timeouts(one, 2.5))
         waiter.on_sigterm(15, None)  # mid-request: only the flag and the timeouts
         for option in (socket.SO_RCVTIMEO, socket.SO_SNDTIMEO):
             assert struct.unpack("ll", one.getsockopt(socket.SOL_SOCKET, option, 16)) == (
