@@ -22,36 +22,38 @@ import statistics
 import tempfile
 
 from bench.positioning import make_image, operations, timed_operation
-from bench.rounds import SIZES, Key, Samples, best_c, median_rate, run_rounds, servers
+from bench.rounds import (
+    Results,
+    best_c,
+    measure_pair,
+    median_rate,
+    servers,
+    throughput_round,
+    throughput_rows,
+)
+from bench.tcp import Acceptor, Listen, tcp_servers
 
 COLUMNS = ("row", "server", "median", "÷ best C", "close ms", "peak RSS MiB")
 MEASURED = ("fsf", "eom", "bsf", "seek")
 
 
-def _size(record: int) -> str:
-    return f"{record // 1024} KiB"
+def _cell(values: list[float], scale: float) -> str:
+    return f"{statistics.median(values) * scale:.1f}" if values else "-"
 
 
-def throughput_rows(results: dict[Key, Samples], names: list[str]) -> list[tuple[str, ...]]:
-    """One row per direction, record size and server, in that order."""
+def table_rows(results: Results, labels: list[str], names: list[str]) -> list[tuple[str, ...]]:
+    """One row per label and server, in that order (a server that did not run a row: none)."""
     rows: list[tuple[str, ...]] = []
-    for record in SIZES:
-        for direction in ("W", "R"):
-            best = best_c(results, direction, record)
-            for name in names:
-                samples = results[(direction, record, name)]
-                rate = median_rate(results, (direction, record, name))
-                ratio = f"{rate / best:.2f}" if best else "n/a"
-                rows.append(
-                    (
-                        f"{direction} {_size(record)}",
-                        name,
-                        f"{rate:.1f} MB/s",
-                        ratio,
-                        f"{statistics.median(samples.closes) * 1000:.1f}",
-                        f"{max(samples.rss_kib) / 1024:.1f}",
-                    )
-                )
+    for label in labels:
+        best = best_c(results, label)
+        for name in names:
+            if (label, name) not in results:
+                continue
+            samples = results[(label, name)]
+            rate = median_rate(results, (label, name))
+            ratio = f"{rate / best:.2f}" if best else "n/a"
+            peak = f"{max(samples.rss_kib) / 1024:.1f}" if samples.rss_kib else "-"
+            rows.append((label, name, f"{rate:.1f} MB/s", ratio, _cell(samples.closes, 1000), peak))
     return rows
 
 
@@ -114,8 +116,20 @@ def main() -> None:
     images = (10_000,) if args.quick else (10_000, 1_000_000)
     with tempfile.TemporaryDirectory() as workdir:
         found, notes = servers(workdir)
-        results = run_rounds(found, rounds, mib << 20)
-        rows = throughput_rows(results, [server.name for server in found])
+        names = [server.name for server in found]
+        results: Results = {}
+        listen, acceptor = Listen(workdir), Acceptor()
+        try:
+            over_tcp = tcp_servers(found, listen, acceptor)
+            for _ in range(rounds):
+                throughput_round(found, mib << 20, results)
+                for server in over_tcp:
+                    measure_pair(results, "64 KiB tcp", server, mib << 20, 65536)
+        finally:
+            listen.stop()
+            acceptor.close()
+        labels = [*throughput_rows(), "W 64 KiB tcp", "R 64 KiB tcp"]
+        rows = table_rows(results, labels, names)
         for records in images:
             rows += positioning_rows(workdir, records, rounds)
     header = (
