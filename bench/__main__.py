@@ -21,6 +21,7 @@ import platform
 import statistics
 import tempfile
 
+from bench.parallel import parallel_round, session_groups
 from bench.positioning import make_image, operations, timed_operation
 from bench.rounds import (
     Results,
@@ -31,6 +32,7 @@ from bench.rounds import (
     throughput_round,
     throughput_rows,
 )
+from bench.tarball import TAR_ROWS, TarBench
 from bench.tcp import Acceptor, Listen, tcp_servers
 
 COLUMNS = ("row", "server", "median", "÷ best C", "close ms", "peak RSS MiB")
@@ -109,10 +111,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="rounds (default 5)")
     parser.add_argument("--mib", type=int, default=64, help="MiB per run (default 64)")
     parser.add_argument(
+        "--tar-mib", type=int, default=500, help="MiB in the tree tar archives (default 500)"
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="1 round, 1 MiB, 10,000 records: seconds"
     )
     args = parser.parse_args()
     rounds, mib = (1, 1) if args.quick else (args.rounds, args.mib)
+    tar_mib = 4 if args.quick else args.tar_mib
     images = (10_000,) if args.quick else (10_000, 1_000_000)
     with tempfile.TemporaryDirectory() as workdir:
         found, notes = servers(workdir)
@@ -121,14 +127,20 @@ def main() -> None:
         listen, acceptor = Listen(workdir), Acceptor()
         try:
             over_tcp = tcp_servers(found, listen, acceptor)
+            groups = session_groups(workdir)
+            tar = TarBench(workdir, tar_mib << 20)
+            tar_servers = servers(workdir, "-tar")[0]
             for _ in range(rounds):
                 throughput_round(found, mib << 20, results)
                 for server in over_tcp:
                     measure_pair(results, "64 KiB tcp", server, mib << 20, 65536)
+                parallel_round(groups, max(1, mib // 4) << 20, results)
+                tar.round(tar_servers, results)
         finally:
             listen.stop()
             acceptor.close()
         labels = [*throughput_rows(), "W 64 KiB tcp", "R 64 KiB tcp"]
+        labels += ["W 64 KiB x16", "R 64 KiB x16", *TAR_ROWS]
         rows = table_rows(results, labels, names)
         for records in images:
             rows += positioning_rows(workdir, records, rounds)

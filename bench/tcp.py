@@ -49,9 +49,14 @@ class _Ports:
 
     def __init__(self) -> None:
         self._next = 0
+        self._pid = os.getpid()
 
     def connect(self, port: int) -> socket.socket:
         """A connection to 127.0.0.1:``port`` from a free reserved port."""
+        if os.getpid() != self._pid:
+            # A process forked for a concurrent session: start where its siblings do not.
+            self._pid = os.getpid()
+            self._next = self._pid * 37
         for _ in RESERVED:
             source = RESERVED[self._next % len(RESERVED)]
             self._next += 1

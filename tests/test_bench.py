@@ -39,11 +39,12 @@ def test_quick_bench_prints_one_table_with_every_row() -> None:
     names = ["rmtd .tap", "rmtd file", *c_servers]
     throughput = [
         [f"{d} {size}", name]
-        for size in ("10 KiB", "64 KiB", "256 KiB", "1 MiB", "64 KiB tcp")
+        for size in ("10 KiB", "64 KiB", "256 KiB", "1 MiB", "64 KiB tcp", "64 KiB x16")
         for d in ("W", "R")
         for name in names
         if not (size == "1 MiB" and name == "rmtd file")
     ]
+    tar = [[f"tar {step} -b 128", name] for step in ("c", "x") for name in names]
     body = rows[2:]
     assert [row[:2] for row in body[: len(throughput)]] == throughput
     for row in body[: len(throughput)]:
@@ -52,12 +53,25 @@ def test_quick_bench_prints_one_table_with_every_row() -> None:
         if c_servers:
             assert float(row[3]) > 0
         assert float(row[4]) >= 0 and float(row[5]) > 0
+    after = len(throughput) + len(tar)
+    assert [row[:2] for row in body[len(throughput) : after]] == tar
+    for row in body[len(throughput) : after]:
+        rate, unit = row[2].split()
+        assert unit == "MB/s" and float(rate) > 0
+        if c_servers:
+            assert float(row[3]) > 0
+        # tar runs the server: its peak RSS is sampled while it runs, and a server that
+        # lives under one sampling interval (a C server on a tiny tree) shows none.
+        assert row[4] == "-"
+        assert (
+            float(row[5]) > 0 if row[1].startswith("rmtd") else row[5] == "-" or float(row[5]) > 0
+        )
     positioning = [
         [f"{op}, 10,000 records", f"vtape {how}"]
         for how in ("first open (scan)", "indexed")
         for op in ("fsf 5", "eom", "bsf 3", "seek 9000")
     ]
-    assert [row[:2] for row in body[len(throughput) :]] == positioning
-    for row in body[len(throughput) :]:
+    assert [row[:2] for row in body[after:]] == positioning
+    for row in body[after:]:
         spent, unit = row[2].split()
         assert unit == "ms" and float(spent) > 0
