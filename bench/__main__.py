@@ -1,16 +1,35 @@
 """The benchmark of issue 8: one command, one run, one table.
 
-Run: ``python -m bench [--rounds N] [--mib N] [--quick]``. A stop-and-wait client in this
-process writes then reads N MiB in 10 KiB, 64 KiB and 256 KiB records over pipes through
-``rmtd`` (to a fresh ``.tap`` each round, and to a plain file) and through Debian's
-``/usr/sbin/rmt-tar`` and ``/usr/sbin/rmt-dump`` (to a fresh plain file), the servers
-alternating round by round (see bench/rounds.py). Each row shows the median MB/s over the
-rounds, that median divided by the better C server's median for the same direction and size
-(so the better C server reads 1.00), the median time of the closing ``C`` request and the
-server's largest peak RSS. Then fsf, bsf, eom and seek on generated 10,000- and
-1,000,000-record images, each timed as open + operation + close, first with no saved index
-(the open scans the image) and then indexed (bench/positioning.py). The machines this runs
-on are shared and noisy: read the ratios, not the absolute figures.
+Run: ``python -m bench [--rounds N] [--mib N] [--tar-mib N] [--quick]``. Every round measures
+every row below through every server in turn (rmtd to a ``.tap``, a fresh image each round,
+and to a plain file; Debian's ``/usr/sbin/rmt-tar`` and ``/usr/sbin/rmt-dump`` to a fresh
+plain file), so that a slow spell of a shared machine falls on all servers alike. The rows:
+
+- "W/R 10 KiB, 64 KiB, 256 KiB": a stop-and-wait client in this process writes then reads
+  ``--mib`` MiB over pipes (bench/rounds.py);
+- "W/R 1 MiB": the same in 1 MiB records, rmtd ``.tap`` and the C servers only: the memory
+  rows (issue 8 wants rmtd's peak RSS under 64 MB there);
+- "W/R 64 KiB tcp": the same over loopback TCP, the rsh protocol from a reserved port: rmtd
+  through one ``rmtd listen`` for the run, the C servers started the inetd way on the
+  accepted socket (bench/tcp.py);
+- "W/R 64 KiB x16" and "x16 tcp": 16 sessions at once, each its own process, server and
+  file, ``--mib``/4 MiB each; aggregate MB/s (bench/parallel.py);
+- "tar c/x -b 128": GNU tar archiving a ``--tar-mib`` MiB tree (made once per run) through
+  a fake rsh, and reading it back to ``/dev/null``; MB/s of file data (bench/tarball.py).
+
+Each row shows the median MB/s over the rounds, that median divided by the better C server's
+median for the same row (so the better C server reads 1.00), the median time of the closing
+``C`` request (timed apart from the records; "-" where tar runs it) and the server's largest
+peak RSS (``VmHWM``; "-" when a server lived too briefly to be sampled). Then fsf, bsf, eom
+and seek on generated 10,000- and 1,000,000-record images, each timed as open + operation +
+close, first with no saved index (the open scans the image) and then indexed
+(bench/positioning.py). ``--quick`` (1 round, 1 MiB, a 4 MiB tree, 10,000 records) takes
+seconds and exists for tests/test_bench.py. The machines this runs on are shared and noisy:
+read the ratios, not the absolute figures.
+
+Not in the table: ``python -m bench.memory [--gib N]`` streams N GiB (default 10) of 256 KiB
+records into rmtd to a ``.tap`` and back, printing the server's RSS over the stream (see
+bench/memory.py).
 """
 
 from __future__ import annotations
@@ -114,7 +133,7 @@ def main() -> None:
         "--tar-mib", type=int, default=500, help="MiB in the tree tar archives (default 500)"
     )
     parser.add_argument(
-        "--quick", action="store_true", help="1 round, 1 MiB, 10,000 records: seconds"
+        "--quick", action="store_true", help="1 round, 1 MiB, 4 MiB tree, 10,000 records"
     )
     args = parser.parse_args()
     rounds, mib = (1, 1) if args.quick else (args.rounds, args.mib)
@@ -128,6 +147,9 @@ def main() -> None:
         try:
             over_tcp = tcp_servers(found, listen, acceptor)
             groups = session_groups(workdir)
+            tcp_groups = [
+                tcp_servers(group, listen, acceptor) for group in session_groups(workdir, "-t")
+            ]
             tar = TarBench(workdir, tar_mib << 20)
             tar_servers = servers(workdir, "-tar")[0]
             for _ in range(rounds):
@@ -135,12 +157,14 @@ def main() -> None:
                 for server in over_tcp:
                     measure_pair(results, "64 KiB tcp", server, mib << 20, 65536)
                 parallel_round(groups, max(1, mib // 4) << 20, results)
+                parallel_round(tcp_groups, max(1, mib // 4) << 20, results, "64 KiB x16 tcp")
                 tar.round(tar_servers, results)
         finally:
             listen.stop()
             acceptor.close()
         labels = [*throughput_rows(), "W 64 KiB tcp", "R 64 KiB tcp"]
-        labels += ["W 64 KiB x16", "R 64 KiB x16", *TAR_ROWS]
+        labels += ["W 64 KiB x16", "R 64 KiB x16", "W 64 KiB x16 tcp", "R 64 KiB x16 tcp"]
+        labels += TAR_ROWS
         rows = table_rows(results, labels, names)
         for records in images:
             rows += positioning_rows(workdir, records, rounds)

@@ -92,7 +92,7 @@ def parallel_round(
             samples.add(rate, close, rss)
 
 
-def session_groups(workdir: str) -> list[list[Server]]:
+def session_groups(workdir: str, stem: str = "-x") -> list[list[Server]]:
     """Per server, :data:`SESSIONS` copies of it, each on its own file in ``workdir``."""
-    copies = [servers(workdir, f"-x{index}")[0] for index in range(SESSIONS)]
+    copies = [servers(workdir, f"{stem}{index}")[0] for index in range(SESSIONS)]
     return [list(group) for group in zip(*copies, strict=True)]

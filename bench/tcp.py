@@ -135,15 +135,18 @@ def _socket_inode(local_port: int, remote_port: int) -> str | None:
     return None
 
 
-def _holder(parent: int, inode: str) -> int:
-    """The child of ``parent`` that holds socket ``inode`` (0: none found)."""
-    try:
-        with open(f"/proc/{parent}/task/{parent}/children") as listing:
-            children = [int(pid) for pid in listing.read().split()]
-    except OSError:
-        return 0
+def _holder(inode: str, parent: int | None) -> int:
+    """The process holding socket ``inode``: a child of ``parent``, or any process (0: none)."""
+    if parent is None:
+        pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    else:
+        try:
+            with open(f"/proc/{parent}/task/{parent}/children") as listing:
+                pids = [int(pid) for pid in listing.read().split()]
+        except OSError:
+            return 0
     wanted = f"socket:[{inode}]"
-    for pid in children:
+    for pid in pids:
         try:
             fds = os.listdir(f"/proc/{pid}/fd")
             if any(os.readlink(f"/proc/{pid}/fd/{fd}") == wanted for fd in fds):
@@ -151,6 +154,12 @@ def _holder(parent: int, inode: str) -> int:
         except OSError:
             continue
     return 0
+
+
+def server_pid(sock: socket.socket, parent: int | None) -> int:
+    """The server process on the far end of loopback connection ``sock`` (0: not found)."""
+    inode = _socket_inode(sock.getpeername()[1], sock.getsockname()[1])
+    return _holder(inode, parent) if inode else 0
 
 
 class Listen:
@@ -184,9 +193,7 @@ class Listen:
         sock = PORTS.connect(self.port)
         sock.sendall(HANDSHAKE)
         admitted(sock)
-        inode = _socket_inode(self.port, sock.getsockname()[1])
-        pid = _holder(self.proc.pid, inode) if inode else 0
-        return SocketClient(sock, pid, None)
+        return SocketClient(sock, server_pid(sock, self.proc.pid), None)
 
     def stop(self) -> None:
         """SIGTERM, and wait for it (it waits for its sessions)."""
@@ -195,7 +202,13 @@ class Listen:
 
 
 class Acceptor:
-    """inetd and rshd for the C servers: a listening socket, served one connection at a time."""
+    """inetd and rshd for the C servers: a listening socket, served one connection at a time.
+
+    Concurrent sessions (bench/parallel.py) each run :meth:`connect` in a process of their
+    own, on the listening socket they inherit: each accepts one connection, perhaps another
+    session's (every session has sent its handshake before it accepts, so none waits for
+    another), and the server on a session's own connection is found by its socket.
+    """
 
     def __init__(self) -> None:
         self.sock = socket.create_server(("127.0.0.1", 0))
@@ -205,7 +218,7 @@ class Acceptor:
         """Connect, accept, read the handshake, answer it and start ``argv`` on the socket."""
         sock = PORTS.connect(self.port)
         sock.sendall(HANDSHAKE)
-        conn, _ = self.sock.accept()
+        conn, peer = self.sock.accept()
         with conn:
             got = b""
             while got.count(b"\0") < 4:
@@ -216,7 +229,8 @@ class Acceptor:
             conn.sendall(b"\0")
             proc = subprocess.Popen(argv, stdin=conn.fileno(), stdout=conn.fileno())
         admitted(sock)
-        return SocketClient(sock, proc.pid, proc)
+        mine = proc.pid if peer == sock.getsockname() else server_pid(sock, None)
+        return SocketClient(sock, mine, proc)
 
     def close(self) -> None:
         """Stop listening."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,15 @@ def test_quick_bench_prints_one_table_with_every_row() -> None:
     names = ["rmtd .tap", "rmtd file", *c_servers]
     throughput = [
         [f"{d} {size}", name]
-        for size in ("10 KiB", "64 KiB", "256 KiB", "1 MiB", "64 KiB tcp", "64 KiB x16")
+        for size in (
+            "10 KiB",
+            "64 KiB",
+            "256 KiB",
+            "1 MiB",
+            "64 KiB tcp",
+            "64 KiB x16",
+            "64 KiB x16 tcp",
+        )
         for d in ("W", "R")
         for name in names
         if not (size == "1 MiB" and name == "rmtd file")
@@ -75,3 +84,37 @@ def test_quick_bench_prints_one_table_with_every_row() -> None:
     for row in body[after:]:
         spent, unit = row[2].split()
         assert unit == "ms" and float(spent) > 0
+
+
+def test_memory_stream_prints_rss_samples_per_direction() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.memory", "--gib", "0.125"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = done.stdout.splitlines()
+    assert lines[0] == "rmtd .tap, 256 KiB records, VmRSS every 64 MiB"
+    assert [line.split(":")[0] for line in lines[1:]] == ["W", "R"]
+    for line in lines[1:]:
+        found = re.search(
+            r"2 samples of VmRSS \(MiB\): first ([\d.]+), median ([\d.]+), last ([\d.]+), "
+            r"max ([\d.]+); VmHWM ([\d.]+)$",
+            line,
+        )
+        assert found, line
+        first, median, last, largest, hwm = (float(value) for value in found.groups())
+        assert 0 < min(first, median, last) <= largest <= hwm
+
+
+def test_memory_stream_refuses_without_the_disk_space() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.memory", "--gib", "1e9"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert re.fullmatch(r"python -m bench.memory: \S+ has [\d.]+ GiB free; .*\n", done.stderr)
