@@ -23,7 +23,8 @@ median for the same row (so the better C server reads 1.00), the median time of 
 peak RSS (``VmHWM``; "-" when a server lived too briefly to be sampled). Then fsf, bsf, eom
 and seek on generated 10,000- and 1,000,000-record images, each timed as open + operation +
 close, first with no saved index (the open scans the image) and then indexed
-(bench/positioning.py). ``--quick`` (1 round, 1 MiB, a 4 MiB tree, 10,000 records) takes
+(bench/positioning.py). ``--quick`` (1 round, 1 MiB, 4 sessions at once, a 4 MiB tree,
+10,000 records) takes
 seconds and exists for tests/test_bench.py. The machines this runs on are shared and noisy:
 read the ratios, not the absolute figures.
 
@@ -39,11 +40,13 @@ import os
 import platform
 import statistics
 import tempfile
+from dataclasses import dataclass
 
-from bench.parallel import parallel_round, session_groups
+from bench.parallel import SESSIONS, parallel_round, session_groups
 from bench.positioning import make_image, operations, timed_operation
 from bench.rounds import (
     Results,
+    Server,
     best_c,
     measure_pair,
     median_rate,
@@ -124,6 +127,46 @@ def machine() -> str:
     return f"nproc {os.cpu_count()}, Linux {platform.release()}, Python {platform.python_version()}"
 
 
+@dataclass(frozen=True)
+class Settings:
+    """How much one run measures (see the options)."""
+
+    rounds: int
+    mib: int
+    tar_mib: int
+    sessions: int
+
+
+def measure(workdir: str, found: list[Server], settings: Settings) -> list[tuple[str, ...]]:
+    """Every round of every throughput row, servers alternating; the table's throughput rows."""
+    results: Results = {}
+    rounds, total, sessions = settings.rounds, settings.mib << 20, settings.sessions
+    each = max(1, settings.mib // 4) << 20
+    listen, acceptor = Listen(workdir), Acceptor()
+    try:
+        over_tcp = tcp_servers(found, listen, acceptor)
+        groups = session_groups(workdir, "-x", sessions)
+        tcp_groups = [
+            tcp_servers(group, listen, acceptor)
+            for group in session_groups(workdir, "-t", sessions)
+        ]
+        tar = TarBench(workdir, settings.tar_mib << 20)
+        tar_servers = servers(workdir, "-tar")[0]
+        for _ in range(rounds):
+            throughput_round(found, total, results)
+            for server in over_tcp:
+                measure_pair(results, "64 KiB tcp", server, total, 65536)
+            parallel_round(groups, each, results, f"64 KiB x{sessions}")
+            parallel_round(tcp_groups, each, results, f"64 KiB x{sessions} tcp")
+            tar.round(tar_servers, results)
+    finally:
+        listen.stop()
+        acceptor.close()
+    labels = [*throughput_rows(), "W 64 KiB tcp", "R 64 KiB tcp"]
+    labels += [f"{d} 64 KiB x{sessions}{via}" for via in ("", " tcp") for d in ("W", "R")]
+    return table_rows(results, [*labels, *TAR_ROWS], [server.name for server in found])
+
+
 def main() -> None:
     """Parse the options, run everything once, print the table."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
@@ -133,44 +176,23 @@ def main() -> None:
         "--tar-mib", type=int, default=500, help="MiB in the tree tar archives (default 500)"
     )
     parser.add_argument(
-        "--quick", action="store_true", help="1 round, 1 MiB, 4 MiB tree, 10,000 records"
+        "--quick", action="store_true", help="1 round, 1 MiB, x4, 4 MiB tree, 10,000 records"
     )
     args = parser.parse_args()
-    rounds, mib = (1, 1) if args.quick else (args.rounds, args.mib)
-    tar_mib = 4 if args.quick else args.tar_mib
+    if args.quick:
+        settings = Settings(rounds=1, mib=1, tar_mib=4, sessions=4)
+    else:
+        settings = Settings(args.rounds, args.mib, args.tar_mib, SESSIONS)
     images = (10_000,) if args.quick else (10_000, 1_000_000)
     with tempfile.TemporaryDirectory() as workdir:
         found, notes = servers(workdir)
-        names = [server.name for server in found]
-        results: Results = {}
-        listen, acceptor = Listen(workdir), Acceptor()
-        try:
-            over_tcp = tcp_servers(found, listen, acceptor)
-            groups = session_groups(workdir)
-            tcp_groups = [
-                tcp_servers(group, listen, acceptor) for group in session_groups(workdir, "-t")
-            ]
-            tar = TarBench(workdir, tar_mib << 20)
-            tar_servers = servers(workdir, "-tar")[0]
-            for _ in range(rounds):
-                throughput_round(found, mib << 20, results)
-                for server in over_tcp:
-                    measure_pair(results, "64 KiB tcp", server, mib << 20, 65536)
-                parallel_round(groups, max(1, mib // 4) << 20, results)
-                parallel_round(tcp_groups, max(1, mib // 4) << 20, results, "64 KiB x16 tcp")
-                tar.round(tar_servers, results)
-        finally:
-            listen.stop()
-            acceptor.close()
-        labels = [*throughput_rows(), "W 64 KiB tcp", "R 64 KiB tcp"]
-        labels += ["W 64 KiB x16", "R 64 KiB x16", "W 64 KiB x16 tcp", "R 64 KiB x16 tcp"]
-        labels += TAR_ROWS
-        rows = table_rows(results, labels, names)
+        rows = measure(workdir, found, settings)
         for records in images:
-            rows += positioning_rows(workdir, records, rounds)
+            rows += positioning_rows(workdir, records, settings.rounds)
     header = (
-        f"python -m bench: {rounds} round(s) of {mib} MiB per run, servers alternating; "
-        f"medians; {machine()}"
+        f"python -m bench: {settings.rounds} round(s) of {settings.mib} MiB per run, "
+        f"{max(1, settings.mib // 4)} MiB per session x{settings.sessions}, "
+        f"a {settings.tar_mib} MiB tree for tar, servers alternating; medians; {machine()}"
     )
     print(render(header, rows, notes))
 

@@ -1,5 +1,8 @@
 """The "x16" rows of ``python -m bench``: 16 stop-and-wait sessions at once, aggregate MB/s.
 
+(``--quick`` runs 4 at once, and its rows say "x4": 64 server start-ups of rmtd alone would
+take most of its seconds on two cores.)
+
 Each session is a process of its own (a client in a thread would share this process's GIL with
 the fifteen others and measure the client), forked from the bench, writing then reading its
 own file or image through its own server. The sessions open their targets, wait for each other
@@ -51,15 +54,13 @@ def _aggregate(runs: list[Timed], size: int) -> tuple[float, float, int]:
     return len(runs) * size / (last - first) / 1e6, statistics.median(r.close for r in runs), rss
 
 
-def parallel_round(
-    groups: list[list[Server]], total: int, results: Results, label: str = "64 KiB x16"
-) -> None:
-    """Run :data:`SESSIONS` sessions at once through each group of servers in turn.
+def parallel_round(groups: list[list[Server]], total: int, results: Results, label: str) -> None:
+    """Run one group's sessions at once, for each group of servers in turn.
 
     Adds the rows "W ``label``" and "R ``label``" to ``results``.
 
     Args:
-        groups: per server, :data:`SESSIONS` servers of the same name, each on its own target.
+        groups: per server, as many servers of that name as sessions, each on its own target.
         total: bytes each session writes and reads.
         results: the rows so far.
         label: the rows' label after the direction.
@@ -92,7 +93,7 @@ def parallel_round(
             samples.add(rate, close, rss)
 
 
-def session_groups(workdir: str, stem: str = "-x") -> list[list[Server]]:
-    """Per server, :data:`SESSIONS` copies of it, each on its own file in ``workdir``."""
-    copies = [servers(workdir, f"{stem}{index}")[0] for index in range(SESSIONS)]
+def session_groups(workdir: str, stem: str, sessions: int = SESSIONS) -> list[list[Server]]:
+    """Per server, ``sessions`` copies of it, each on its own file in ``workdir``."""
+    copies = [servers(workdir, f"{stem}{index}")[0] for index in range(sessions)]
     return [list(group) for group in zip(*copies, strict=True)]

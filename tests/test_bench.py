@@ -31,7 +31,10 @@ def _table() -> tuple[str, list[list[str]], list[str]]:
 
 def test_quick_bench_prints_one_table_with_every_row() -> None:
     header, rows, notes = _table()
-    assert header.startswith("python -m bench: 1 round(s) of 1 MiB per run")
+    assert header.startswith(
+        "python -m bench: 1 round(s) of 1 MiB per run, 1 MiB per session x4, "
+        "a 4 MiB tree for tar, servers alternating; medians; "
+    )
     assert f"nproc {os.cpu_count()}, Linux {os.uname().release}, Python " in header
     assert rows[0] == ["row", "server", "median", "÷ best C", "close ms", "peak RSS MiB"]
     assert set(rows[1][0]) == {"-"}
@@ -46,8 +49,8 @@ def test_quick_bench_prints_one_table_with_every_row() -> None:
             "256 KiB",
             "1 MiB",
             "64 KiB tcp",
-            "64 KiB x16",
-            "64 KiB x16 tcp",
+            "64 KiB x4",
+            "64 KiB x4 tcp",
         )
         for d in ("W", "R")
         for name in names
