@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import multiprocessing
 import statistics
-from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Barrier
 
@@ -27,8 +26,6 @@ SESSIONS = 16
 RECORD = 65536
 BARRIER_TIMEOUT = 300.0
 """Seconds a session waits for the others (a session that failed breaks the wait sooner)."""
-
-Measure = Callable[[Server, int, int, Callable[[], None] | None], Timed]
 
 
 def _session(server: Server, size: int, barrier: Barrier, out: Connection) -> None:

@@ -1,11 +1,13 @@
 """Throughput rounds for ``python -m bench``: every server once per round, medians at the end.
 
-A round writes then reads ``total`` bytes in records of each size through every server in
-turn, so that a slow spell of a shared machine falls on all servers alike instead of on one
-server's block of runs. Each direction is its own server process (GNU rmt exits after ``C``);
-its peak RSS is its ``VmHWM`` just before the close (see ``Client.sample_peak`` for why not
-``wait4``). The client times the records and the closing ``C`` request separately: the close
-is where a server syncs.
+A round writes then reads ``total`` bytes in records of each size (10 KiB to 1 MiB) through
+every server in turn, so that a slow spell of a shared machine falls on all servers alike
+instead of on one server's block of runs. Each direction is its own server process (GNU rmt
+exits after ``C``); its peak RSS is its ``VmHWM`` just before the close (see :func:`peak_kib`
+for why not ``wait4``). The client times the records and the closing ``C`` request
+separately: the close is where a server syncs. :func:`write` and :func:`read` take any
+:class:`Session`, so the TCP and concurrent rows (bench/tcp.py, bench/parallel.py) measure
+the same way.
 """
 
 from __future__ import annotations

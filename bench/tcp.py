@@ -9,8 +9,9 @@ table written into the run's directory (``rmtd listen`` refuses to start without
 session as root needs a rule naming root, rmtd/transports/rsh.py ``become``). The C servers
 have no listener of their own: :class:`Acceptor` plays inetd and rshd, accepting a connection,
 reading the same handshake, answering ``\0`` and starting the server with the socket as its
-stdin and stdout. It accepts in this process, between the client's connect and its wait for
-the ``\0``, so no thread of this process runs while the records are timed.
+stdin and stdout. It accepts in the client's own process, between the client's connect and
+its wait for the ``\0``, so no thread of the bench runs beside the client while the records
+are timed.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ mode = "read-write"
 class _Ports:
     """Reserved source ports, handed out in turn.
 
-    So that one just closed (in ``TIME_WAIT`` towards the same server) is not the next tried.
+    In turn, so that a port just closed (in ``TIME_WAIT`` towards the same server, which
+    refuses a connect from it) is not the next one tried.
     """
 
     def __init__(self) -> None:
