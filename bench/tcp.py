@@ -137,8 +137,13 @@ def _socket_inode(local_port: int, remote_port: int) -> str | None:
     return None
 
 
-def _holder(inode: str, parent: int | None) -> int:
-    """The process holding socket ``inode``: a child of ``parent``, or any process (0: none)."""
+def _holder(inode: str, parent: int | None, program: str | None) -> int:
+    """The process holding socket ``inode`` (0: none found).
+
+    Only children of ``parent`` are looked at when it is given, and only processes running
+    ``program`` when that is given: the process that accepted a connection for a C server
+    holds it too, for a moment, and is no server.
+    """
     if parent is None:
         pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
     else:
@@ -150,6 +155,8 @@ def _holder(inode: str, parent: int | None) -> int:
     wanted = f"socket:[{inode}]"
     for pid in pids:
         try:
+            if program is not None and os.readlink(f"/proc/{pid}/exe") != program:
+                continue
             fds = os.listdir(f"/proc/{pid}/fd")
             if any(os.readlink(f"/proc/{pid}/fd/{fd}") == wanted for fd in fds):
                 return pid
@@ -158,10 +165,16 @@ def _holder(inode: str, parent: int | None) -> int:
     return 0
 
 
-def server_pid(sock: socket.socket, parent: int | None) -> int:
-    """The server process on the far end of loopback connection ``sock`` (0: not found)."""
+def server_pid(sock: socket.socket, parent: int | None, program: str | None = None) -> int:
+    """The server process on the far end of loopback connection ``sock`` (0: not found).
+
+    Args:
+        sock: the client's end.
+        parent: the server is a child of this process (``None``: of any).
+        program: the server runs this executable (its real path; ``None``: any).
+    """
     inode = _socket_inode(sock.getpeername()[1], sock.getsockname()[1])
-    return _holder(inode, parent) if inode else 0
+    return _holder(inode, parent, program) if inode else 0
 
 
 class Listen:
@@ -228,10 +241,15 @@ class Acceptor:
                 if not chunk:
                     raise EOFError("the client went away during the handshake")
                 got += chunk
-            conn.sendall(b"\0")
             proc = subprocess.Popen(argv, stdin=conn.fileno(), stdout=conn.fileno())
+            # After the exec (Popen waits for it), so that the client, once admitted, finds
+            # the server itself on the connection.
+            conn.sendall(b"\0")
         admitted(sock)
-        mine = proc.pid if peer == sock.getsockname() else server_pid(sock, None)
+        if peer == sock.getsockname():
+            mine = proc.pid
+        else:
+            mine = server_pid(sock, None, os.path.realpath(argv[0]))
         return SocketClient(sock, mine, proc)
 
     def close(self) -> None:
