@@ -1,16 +1,36 @@
 """The benchmark of issue 8: one command, one run, one table.
 
-Run: ``python -m bench [--rounds N] [--mib N] [--quick]``. A stop-and-wait client in this
-process writes then reads N MiB in 10 KiB, 64 KiB and 256 KiB records over pipes through
-``rmtd`` (to a fresh ``.tap`` each round, and to a plain file) and through Debian's
-``/usr/sbin/rmt-tar`` and ``/usr/sbin/rmt-dump`` (to a fresh plain file), the servers
-alternating round by round (see bench/rounds.py). Each row shows the median MB/s over the
-rounds, that median divided by the better C server's median for the same direction and size
-(so the better C server reads 1.00), the median time of the closing ``C`` request and the
-server's largest peak RSS. Then fsf, bsf, eom and seek on generated 10,000- and
-1,000,000-record images, each timed as open + operation + close, first with no saved index
-(the open scans the image) and then indexed (bench/positioning.py). The machines this runs
-on are shared and noisy: read the ratios, not the absolute figures.
+Run: ``python -m bench [--rounds N] [--mib N] [--tar-mib N] [--quick]``. Every round measures
+every row below through every server in turn (rmtd to a ``.tap``, a fresh image each round,
+and to a plain file; Debian's ``/usr/sbin/rmt-tar`` and ``/usr/sbin/rmt-dump`` to a fresh
+plain file), so that a slow spell of a shared machine falls on all servers alike. The rows:
+
+- "W/R 10 KiB, 64 KiB, 256 KiB": a stop-and-wait client in this process writes then reads
+  ``--mib`` MiB over pipes (bench/rounds.py);
+- "W/R 1 MiB": the same in 1 MiB records, rmtd ``.tap`` and the C servers only: the memory
+  rows (issue 8 wants rmtd's peak RSS under 64 MB there);
+- "W/R 64 KiB tcp": the same over loopback TCP, the rsh protocol from a reserved port: rmtd
+  through one ``rmtd listen`` for the run, the C servers started the inetd way on the
+  accepted socket (bench/tcp.py);
+- "W/R 64 KiB x16" and "x16 tcp": 16 sessions at once, each its own process, server and
+  file, ``--mib``/4 MiB each; aggregate MB/s (bench/parallel.py);
+- "tar c/x -b 128": GNU tar archiving a ``--tar-mib`` MiB tree (made once per run) through
+  a fake rsh, and reading it back to ``/dev/null``; MB/s of file data (bench/tarball.py).
+
+Each row shows the median MB/s over the rounds, that median divided by the better C server's
+median for the same row (so the better C server reads 1.00), the median time of the closing
+``C`` request (timed apart from the records; "-" where tar runs it) and the server's largest
+peak RSS (``VmHWM``; "-" when a server lived too briefly to be sampled). Then fsf, bsf, eom
+and seek on generated 10,000- and 1,000,000-record images, each timed as open + operation +
+close, first with no saved index (the open scans the image) and then indexed
+(bench/positioning.py). ``--quick`` (1 round, 1 MiB, 4 sessions at once, a 4 MiB tree,
+10,000 records) takes
+seconds and exists for tests/test_bench.py. The machines this runs on are shared and noisy:
+read the ratios, not the absolute figures.
+
+Not in the table: ``python -m bench.memory [--gib N]`` streams N GiB (default 10) of 256 KiB
+records into rmtd to a ``.tap`` and back, printing the server's RSS over the stream (see
+bench/memory.py).
 """
 
 from __future__ import annotations
@@ -20,38 +40,44 @@ import os
 import platform
 import statistics
 import tempfile
+from dataclasses import dataclass
 
+from bench.parallel import SESSIONS, parallel_round, session_groups
 from bench.positioning import make_image, operations, timed_operation
-from bench.rounds import SIZES, Key, Samples, best_c, median_rate, run_rounds, servers
+from bench.rounds import (
+    Results,
+    Server,
+    best_c,
+    measure_pair,
+    median_rate,
+    servers,
+    throughput_round,
+    throughput_rows,
+)
+from bench.tarball import TAR_ROWS, TarBench
+from bench.tcp import Acceptor, Listen, tcp_servers
 
 COLUMNS = ("row", "server", "median", "÷ best C", "close ms", "peak RSS MiB")
 MEASURED = ("fsf", "eom", "bsf", "seek")
 
 
-def _size(record: int) -> str:
-    return f"{record // 1024} KiB"
+def _cell(values: list[float], scale: float) -> str:
+    return f"{statistics.median(values) * scale:.1f}" if values else "-"
 
 
-def throughput_rows(results: dict[Key, Samples], names: list[str]) -> list[tuple[str, ...]]:
-    """One row per direction, record size and server, in that order."""
+def table_rows(results: Results, labels: list[str], names: list[str]) -> list[tuple[str, ...]]:
+    """One row per label and server, in that order (a server that did not run a row: none)."""
     rows: list[tuple[str, ...]] = []
-    for record in SIZES:
-        for direction in ("W", "R"):
-            best = best_c(results, direction, record)
-            for name in names:
-                samples = results[(direction, record, name)]
-                rate = median_rate(results, (direction, record, name))
-                ratio = f"{rate / best:.2f}" if best else "n/a"
-                rows.append(
-                    (
-                        f"{direction} {_size(record)}",
-                        name,
-                        f"{rate:.1f} MB/s",
-                        ratio,
-                        f"{statistics.median(samples.closes) * 1000:.1f}",
-                        f"{max(samples.rss_kib) / 1024:.1f}",
-                    )
-                )
+    for label in labels:
+        best = best_c(results, label)
+        for name in names:
+            if (label, name) not in results:
+                continue
+            samples = results[(label, name)]
+            rate = median_rate(results, (label, name))
+            ratio = f"{rate / best:.2f}" if best else "n/a"
+            peak = f"{max(samples.rss_kib) / 1024:.1f}" if samples.rss_kib else "-"
+            rows.append((label, name, f"{rate:.1f} MB/s", ratio, _cell(samples.closes, 1000), peak))
     return rows
 
 
@@ -101,26 +127,72 @@ def machine() -> str:
     return f"nproc {os.cpu_count()}, Linux {platform.release()}, Python {platform.python_version()}"
 
 
+@dataclass(frozen=True)
+class Settings:
+    """How much one run measures (see the options)."""
+
+    rounds: int
+    mib: int
+    tar_mib: int
+    sessions: int
+
+
+def measure(workdir: str, found: list[Server], settings: Settings) -> list[tuple[str, ...]]:
+    """Every round of every throughput row, servers alternating; the table's throughput rows."""
+    results: Results = {}
+    rounds, total, sessions = settings.rounds, settings.mib << 20, settings.sessions
+    each = max(1, settings.mib // 4) << 20
+    listen, acceptor = Listen(workdir), Acceptor()
+    try:
+        over_tcp = tcp_servers(found, listen, acceptor)
+        groups = session_groups(workdir, "-x", sessions)
+        tcp_groups = [
+            tcp_servers(group, listen, acceptor)
+            for group in session_groups(workdir, "-t", sessions)
+        ]
+        tar = TarBench(workdir, settings.tar_mib << 20)
+        tar_servers = servers(workdir, "-tar")[0]
+        for _ in range(rounds):
+            throughput_round(found, total, results)
+            for server in over_tcp:
+                measure_pair(results, "64 KiB tcp", server, total, 65536)
+            parallel_round(groups, each, results, f"64 KiB x{sessions}")
+            parallel_round(tcp_groups, each, results, f"64 KiB x{sessions} tcp")
+            tar.round(tar_servers, results)
+    finally:
+        listen.stop()
+        acceptor.close()
+    labels = [*throughput_rows(), "W 64 KiB tcp", "R 64 KiB tcp"]
+    labels += [f"{d} 64 KiB x{sessions}{via}" for via in ("", " tcp") for d in ("W", "R")]
+    return table_rows(results, [*labels, *TAR_ROWS], [server.name for server in found])
+
+
 def main() -> None:
     """Parse the options, run everything once, print the table."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--rounds", type=int, default=5, help="rounds (default 5)")
     parser.add_argument("--mib", type=int, default=64, help="MiB per run (default 64)")
     parser.add_argument(
-        "--quick", action="store_true", help="1 round, 1 MiB, 10,000 records: seconds"
+        "--tar-mib", type=int, default=500, help="MiB in the tree tar archives (default 500)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="1 round, 1 MiB, x4, 4 MiB tree, 10,000 records"
     )
     args = parser.parse_args()
-    rounds, mib = (1, 1) if args.quick else (args.rounds, args.mib)
+    if args.quick:
+        settings = Settings(rounds=1, mib=1, tar_mib=4, sessions=4)
+    else:
+        settings = Settings(args.rounds, args.mib, args.tar_mib, SESSIONS)
     images = (10_000,) if args.quick else (10_000, 1_000_000)
     with tempfile.TemporaryDirectory() as workdir:
         found, notes = servers(workdir)
-        results = run_rounds(found, rounds, mib << 20)
-        rows = throughput_rows(results, [server.name for server in found])
+        rows = measure(workdir, found, settings)
         for records in images:
-            rows += positioning_rows(workdir, records, rounds)
+            rows += positioning_rows(workdir, records, settings.rounds)
     header = (
-        f"python -m bench: {rounds} round(s) of {mib} MiB per run, servers alternating; "
-        f"medians; {machine()}"
+        f"python -m bench: {settings.rounds} round(s) of {settings.mib} MiB per run, "
+        f"{max(1, settings.mib // 4)} MiB per session x{settings.sessions}, "
+        f"a {settings.tar_mib} MiB tree for tar, servers alternating; medians; {machine()}"
     )
     print(render(header, rows, notes))
 

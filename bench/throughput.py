@@ -31,14 +31,17 @@ class Server:
     target: str
 
 
-class Pipe:
-    """A minimal RMT client on a server's stdin/stdout (enough for a benchmark)."""
+class Wire:
+    """A minimal RMT client on a pair of file descriptors (enough for a benchmark).
 
-    def __init__(self, argv: list[str]) -> None:
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.wfd = self.proc.stdin.fileno()
-        self.rfd = self.proc.stdout.fileno()
+    Args:
+        rfd: where the server's replies arrive.
+        wfd: where the requests go (the same descriptor as ``rfd`` for a socket).
+    """
+
+    def __init__(self, rfd: int, wfd: int) -> None:
+        self.rfd = rfd
+        self.wfd = wfd
         self.pending = bytearray()
 
     def _line(self) -> bytes:
@@ -79,6 +82,15 @@ class Pipe:
             if not chunk:
                 raise EOFError("server closed the connection")
             count -= len(chunk)
+
+
+class Pipe(Wire):
+    """A :class:`Wire` on the stdin and stdout of a server started here, as rsh would start it."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        super().__init__(self.proc.stdout.fileno(), self.proc.stdin.fileno())
 
     def close(self) -> None:
         """End the session."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -30,7 +31,10 @@ def _table() -> tuple[str, list[list[str]], list[str]]:
 
 def test_quick_bench_prints_one_table_with_every_row() -> None:
     header, rows, notes = _table()
-    assert header.startswith("python -m bench: 1 round(s) of 1 MiB per run")
+    assert header.startswith(
+        "python -m bench: 1 round(s) of 1 MiB per run, 1 MiB per session x4, "
+        "a 4 MiB tree for tar, servers alternating; medians; "
+    )
     assert f"nproc {os.cpu_count()}, Linux {os.uname().release}, Python " in header
     assert rows[0] == ["row", "server", "median", "÷ best C", "close ms", "peak RSS MiB"]
     assert set(rows[1][0]) == {"-"}
@@ -39,10 +43,20 @@ def test_quick_bench_prints_one_table_with_every_row() -> None:
     names = ["rmtd .tap", "rmtd file", *c_servers]
     throughput = [
         [f"{d} {size}", name]
-        for size in ("10 KiB", "64 KiB", "256 KiB")
+        for size in (
+            "10 KiB",
+            "64 KiB",
+            "256 KiB",
+            "1 MiB",
+            "64 KiB tcp",
+            "64 KiB x4",
+            "64 KiB x4 tcp",
+        )
         for d in ("W", "R")
         for name in names
+        if not (size == "1 MiB" and name == "rmtd file")
     ]
+    tar = [[f"tar {step} -b 128", name] for step in ("c", "x") for name in names]
     body = rows[2:]
     assert [row[:2] for row in body[: len(throughput)]] == throughput
     for row in body[: len(throughput)]:
@@ -51,12 +65,63 @@ def test_quick_bench_prints_one_table_with_every_row() -> None:
         if c_servers:
             assert float(row[3]) > 0
         assert float(row[4]) >= 0 and float(row[5]) > 0
+        if row[1] in c_servers:
+            # The C servers take about 2 MiB; any Python process (the bench's own, forked)
+            # takes far more: a larger figure was sampled from the wrong process.
+            assert float(row[5]) < 16
+    after = len(throughput) + len(tar)
+    assert [row[:2] for row in body[len(throughput) : after]] == tar
+    for row in body[len(throughput) : after]:
+        rate, unit = row[2].split()
+        assert unit == "MB/s" and float(rate) > 0
+        if c_servers:
+            assert float(row[3]) > 0
+        # tar runs the server: its peak RSS is sampled while it runs, and a server that
+        # lives under one sampling interval (a C server on a tiny tree) shows none.
+        assert row[4] == "-"
+        assert (
+            float(row[5]) > 0 if row[1].startswith("rmtd") else row[5] == "-" or float(row[5]) > 0
+        )
     positioning = [
         [f"{op}, 10,000 records", f"vtape {how}"]
         for how in ("first open (scan)", "indexed")
         for op in ("fsf 5", "eom", "bsf 3", "seek 9000")
     ]
-    assert [row[:2] for row in body[len(throughput) :]] == positioning
-    for row in body[len(throughput) :]:
+    assert [row[:2] for row in body[after:]] == positioning
+    for row in body[after:]:
         spent, unit = row[2].split()
         assert unit == "ms" and float(spent) > 0
+
+
+def test_memory_stream_prints_rss_samples_per_direction() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.memory", "--gib", "0.125"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = done.stdout.splitlines()
+    assert lines[0] == "rmtd .tap, 256 KiB records, VmRSS every 64 MiB"
+    assert [line.split(":")[0] for line in lines[1:]] == ["W", "R"]
+    for line in lines[1:]:
+        found = re.search(
+            r"2 samples of VmRSS \(MiB\): first ([\d.]+), median ([\d.]+), last ([\d.]+), "
+            r"max ([\d.]+); VmHWM ([\d.]+)$",
+            line,
+        )
+        assert found, line
+        first, median, last, largest, hwm = (float(value) for value in found.groups())
+        assert 0 < min(first, median, last) <= largest <= hwm
+
+
+def test_memory_stream_refuses_without_the_disk_space() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.memory", "--gib", "1e9"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert re.fullmatch(r"python -m bench.memory: \S+ has [\d.]+ GiB free; .*\n", done.stderr)
