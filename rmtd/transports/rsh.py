@@ -148,6 +148,7 @@ def run_session(
     conn.setblocking(True)
     # A client that stops mid-record, or stops reading replies, must not hold a session forever.
     set_timeouts(conn, s.idle_timeout)
+    send_at_once(conn)
     try:
         peer = Peer(address, port, forward_confirmed_name(address))
         grant = _admit(s.policy, peer, handshake)
@@ -209,6 +210,17 @@ def _serve(
     except BlockingIOError:
         log.info("the client stalled (idle timeout or, after SIGTERM, the grace): closing")
         return 0
+
+
+def send_at_once(conn: socket.socket) -> None:
+    """Turn Nagle's algorithm off on a TCP connection (``TCP_NODELAY``); others are left alone.
+
+    Every reply is complete when written, often in two writes (a status line, then the data
+    with sendfile): Nagle's algorithm would hold the last short segment until the client's
+    delayed ACK (R 64 KiB from a .tap over loopback: 8.6 MB/s with it, 1,200 without).
+    """
+    if conn.family in (socket.AF_INET, socket.AF_INET6):
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def set_timeouts(conn: socket.socket, seconds: float) -> None:

@@ -59,3 +59,16 @@ def test_sigterm_shortens_the_socket_timeouts_to_the_grace() -> None:
                 2,
                 500000,
             )
+
+
+def test_sessions_send_replies_at_once_on_tcp() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        client = socket.create_connection(server.getsockname())
+        conn, _ = server.accept()
+        with client, conn:
+            assert not conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            rsh.send_at_once(conn)
+            assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    one, other = socket.socketpair()  # not TCP: nothing to set, no error
+    with one, other:
+        rsh.send_at_once(one)
