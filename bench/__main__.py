@@ -14,6 +14,9 @@ plain file), so that a slow spell of a shared machine falls on all servers alike
   accepted socket (bench/tcp.py);
 - "W/R 64 KiB x16" and "x16 tcp": 16 sessions at once, each its own process, server and
   file, ``--mib``/4 MiB each; aggregate MB/s (bench/parallel.py);
+- "W 64 KiB --sync filemark/record": rmtd to a ``.tap`` at the other ``--sync`` levels
+  (``close``, the default, is every other rmtd row), ``--mib``/4 MiB; the ratio is to the
+  better C server's "W 64 KiB" (they never sync);
 - "tar c/x -b 128": GNU tar archiving a ``--tar-mib`` MiB tree (made once per run) through
   a fake rsh, and reading it back to ``/dev/null``; MB/s of file data (bench/tarball.py).
 
@@ -45,12 +48,16 @@ from dataclasses import dataclass
 from bench.parallel import SESSIONS, parallel_round, session_groups
 from bench.positioning import make_image, operations, timed_operation
 from bench.rounds import (
+    SYNC_LEVELS,
     Results,
     Server,
     best_c,
     measure_pair,
+    measure_write,
     median_rate,
     servers,
+    sync_row,
+    sync_servers,
     throughput_round,
     throughput_rows,
 )
@@ -58,6 +65,8 @@ from bench.tarball import TAR_ROWS, TarBench
 from bench.tcp import Acceptor, Listen, tcp_servers
 
 COLUMNS = ("row", "server", "median", "÷ best C", "close ms", "peak RSS MiB")
+BASE_ROWS = {f"W {sync_row(level)}": "W 64 KiB" for level in SYNC_LEVELS}
+"""Rows whose ratio is to another row's C servers (those that only rmtd runs)."""
 MEASURED = ("fsf", "eom", "bsf", "seek")
 
 
@@ -69,7 +78,7 @@ def table_rows(results: Results, labels: list[str], names: list[str]) -> list[tu
     """One row per label and server, in that order (a server that did not run a row: none)."""
     rows: list[tuple[str, ...]] = []
     for label in labels:
-        best = best_c(results, label)
+        best = best_c(results, BASE_ROWS.get(label, label))
         for name in names:
             if (label, name) not in results:
                 continue
@@ -156,6 +165,8 @@ def measure(workdir: str, found: list[Server], settings: Settings) -> list[tuple
             throughput_round(found, total, results)
             for server in over_tcp:
                 measure_pair(results, "64 KiB tcp", server, total, 65536)
+            for level, server in zip(SYNC_LEVELS, sync_servers(found), strict=True):
+                measure_write(results, sync_row(level), server, each, 65536)
             parallel_round(groups, each, results, f"64 KiB x{sessions}")
             parallel_round(tcp_groups, each, results, f"64 KiB x{sessions} tcp")
             tar.round(tar_servers, results)
@@ -163,6 +174,7 @@ def measure(workdir: str, found: list[Server], settings: Settings) -> list[tuple
         listen.stop()
         acceptor.close()
     labels = [*throughput_rows(), "W 64 KiB tcp", "R 64 KiB tcp"]
+    labels += [f"W {sync_row(level)}" for level in SYNC_LEVELS]
     labels += [f"{d} 64 KiB x{sessions}{via}" for via in ("", " tcp") for d in ("W", "R")]
     return table_rows(results, [*labels, *TAR_ROWS], [server.name for server in found])
 

@@ -12,6 +12,7 @@ the same way.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import statistics
@@ -251,6 +252,30 @@ def measure_pair(results: Results, row: str, server: Server, total: int, record:
         timed = measure(server, size, record)
         samples = results.setdefault((f"{direction} {row}", server.name), Samples())
         samples.add(size / timed.records / 1e6, timed.close, timed.rss)
+
+
+def measure_write(results: Results, row: str, server: Server, total: int, record: int) -> None:
+    """Write one fresh target through ``server`` (no read back); add it to ``results``."""
+    fresh(server)
+    size = total - total % record
+    timed = write(server, size, record)
+    samples = results.setdefault((f"W {row}", server.name), Samples())
+    samples.add(size / timed.records / 1e6, timed.close, timed.rss)
+
+
+SYNC_LEVELS = ("filemark", "record")
+"""The ``--sync`` levels measured apart (``close``, the default, is every other rmtd row)."""
+
+
+def sync_servers(found: Iterable[Server]) -> list[Server]:
+    """Rmtd to a ``.tap`` at each of :data:`SYNC_LEVELS` (the same image and files)."""
+    tap = next(server for server in found if server.name == "rmtd .tap")
+    return [dataclasses.replace(tap, argv=[*tap.argv, "--sync", level]) for level in SYNC_LEVELS]
+
+
+def sync_row(level: str) -> str:
+    """The label of a ``--sync`` row, after the direction."""
+    return f"64 KiB --sync {level}"
 
 
 def throughput_rows() -> list[str]:

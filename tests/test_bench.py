@@ -41,20 +41,20 @@ def test_quick_bench_prints_one_table_with_every_row() -> None:
     c_servers = [n for n in ("rmt-tar", "rmt-dump") if os.access(f"/usr/sbin/{n}", os.X_OK)]
     assert len(notes) == 2 - len(c_servers)
     names = ["rmtd .tap", "rmtd file", *c_servers]
+    def pairs(*sizes: str) -> list[list[str]]:
+        return [
+            [f"{d} {size}", name]
+            for size in sizes
+            for d in ("W", "R")
+            for name in names
+            if not (size == "1 MiB" and name == "rmtd file")
+        ]
+
+    sync = [[f"W 64 KiB --sync {level}", "rmtd .tap"] for level in ("filemark", "record")]
     throughput = [
-        [f"{d} {size}", name]
-        for size in (
-            "10 KiB",
-            "64 KiB",
-            "256 KiB",
-            "1 MiB",
-            "64 KiB tcp",
-            "64 KiB x4",
-            "64 KiB x4 tcp",
-        )
-        for d in ("W", "R")
-        for name in names
-        if not (size == "1 MiB" and name == "rmtd file")
+        *pairs("10 KiB", "64 KiB", "256 KiB", "1 MiB", "64 KiB tcp"),
+        *sync,
+        *pairs("64 KiB x4", "64 KiB x4 tcp"),
     ]
     tar = [[f"tar {step} -b 128", name] for step in ("c", "x") for name in names]
     body = rows[2:]
