@@ -41,6 +41,7 @@ def test_quick_bench_prints_one_table_with_every_row() -> None:
     c_servers = [n for n in ("rmt-tar", "rmt-dump") if os.access(f"/usr/sbin/{n}", os.X_OK)]
     assert len(notes) == 2 - len(c_servers)
     names = ["rmtd .tap", "rmtd file", *c_servers]
+
     def pairs(*sizes: str) -> list[list[str]]:
         return [
             [f"{d} {size}", name]
