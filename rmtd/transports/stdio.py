@@ -68,8 +68,8 @@ def send_extent(fd: int, header: bytes, extent: FileExtent) -> None:
         try:
             sent = os.sendfile(fd, extent.fd, offset, left)
         except OSError as exc:
-            if exc.errno in (errno.EPIPE, errno.ECONNRESET):
-                raise
+            if exc.errno in (errno.EPIPE, errno.ECONNRESET, errno.EAGAIN):
+                raise  # the client's side: gone, or stalled past the send timeout
             raise ExtentCutShortError(f"reading the record failed: {exc.strerror}") from exc
         if sent == 0:
             raise ExtentCutShortError(f"the file ended {left} bytes before the record did")
