@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from click.testing import CliRunner, Result
+from hypothesis import strategies as st
 
 from devices.interface import MtOp, ObjectKind, OpenOptions
 from devices.state import VolumeInfo
@@ -18,6 +19,49 @@ from rmtd.vmt import main
 from tests.chunk_codec import Obj
 
 BIG = 2 << 20
+
+
+SIZES = st.one_of(
+    st.integers(1, 300),
+    st.integers(1, 300),
+    st.integers(1, 300),
+    st.sampled_from([65534, 65535, 65536, 131070, 131071, 200000, 2 * 1024 * 1024]),
+    st.integers(1, 2 * 1024 * 1024),
+)
+OBJECTS = st.lists(
+    st.one_of(
+        st.none(),
+        st.builds(lambda n, b: bytes([b]) * (n - 1) + bytes([n & 255]), SIZES, st.integers(0, 255)),
+    ),
+    max_size=12,
+)
+"""Random tapes: records from 1 byte to 2 MiB (mostly small) and filemarks."""
+
+SMALL = st.lists(
+    st.one_of(
+        st.none(),
+        st.builds(
+            lambda n, b: bytes([b]) * n,
+            st.one_of(st.integers(1, 5000), st.sampled_from([65534, 65535])),
+            st.integers(0, 255),
+        ),
+    ),
+    max_size=10,
+).map(lambda objs: [*objs, None])
+"""Tapes Hercules 3.13 can map: records of up to 65,535 bytes, ending with a filemark."""
+
+SOURCE: list[Obj] = [
+    b"VOL1" + b" " * 76,
+    None,
+    bytes(range(256)) * 100,
+    b"text " * 3000,
+    bytes(7),
+    None,
+    b"q" * 65535,
+    None,
+    None,
+]
+"""A labelled tape of three files for Hercules' tools to convert."""
 
 
 def new_image(directory: Path, name: str) -> Path:

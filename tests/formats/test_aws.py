@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from devices.formats.aws import AwsFormat
 from devices.formats.index import ObjectIndex
@@ -22,6 +21,9 @@ from devices.storage import FileStorage
 from devices.vtape import open_tape_image
 from tests.chunk_codec import BOR, EOR, MARK, ZLIB, Obj, chunked, decode, encode, header
 from tests.formats.chunk_helpers import (
+    OBJECTS,
+    SMALL,
+    SOURCE,
     files_of,
     hercules_map,
     new_image,
@@ -145,21 +147,6 @@ def test_one_chunk_records_are_served_whole_from_the_file(tmp_path: Path) -> Non
         storage.close()
 
 
-SIZES = st.one_of(
-    st.integers(1, 300),
-    st.integers(1, 300),
-    st.integers(1, 300),
-    st.sampled_from([65534, 65535, 65536, 131070, 131071, 200000, 2 * 1024 * 1024]),
-)
-OBJECTS = st.lists(
-    st.one_of(
-        st.none(),
-        st.builds(lambda n, b: bytes([b]) * (n - 1) + bytes([n & 255]), SIZES, st.integers(0, 255)),
-    ),
-    max_size=12,
-)
-
-
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(OBJECTS)
 def test_random_tapes_round_trip_through_the_drive(objects: list[Obj]) -> None:
@@ -246,18 +233,6 @@ def test_a_compressed_block_makes_an_aws_name_a_stranger(tmp_path: Path, first: 
 
 # -- Hercules' own tools --------------------------------------------------------------------
 
-SMALL = st.lists(
-    st.one_of(
-        st.none(),
-        st.builds(
-            lambda n, b: bytes([b]) * n,
-            st.one_of(st.integers(1, 5000), st.sampled_from([65534, 65535])),
-            st.integers(0, 255),
-        ),
-    ),
-    max_size=10,
-).map(lambda objs: [*objs, None])
-
 
 @settings(max_examples=15, deadline=None)
 @given(SMALL)
@@ -268,19 +243,6 @@ def test_hetmap_and_tapemap_agree_with_what_we_write(objects: list[Obj]) -> None
         want = summary(files_of(objects))
         assert hercules_map("hetmap", "-t", str(path)) == want
         assert hercules_map("tapemap", str(path)) == want
-
-
-SOURCE: list[Obj] = [
-    b"VOL1" + b" " * 76,
-    None,
-    bytes(range(256)) * 100,
-    b"text " * 3000,
-    bytes(7),
-    None,
-    b"q" * 65535,
-    None,
-    None,
-]
 
 
 @pytest.mark.parametrize(
