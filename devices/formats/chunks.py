@@ -43,6 +43,7 @@ MAX_BLOCK = 2 << 20
 
 _WINDOW = 1 << 20  # bytes of headers read at once by a scan
 _PROBE_WINDOW = 1 << 16
+_ONE_OBJECT = 512  # headers read at once when one object is walked: its data is read apart
 
 
 @dataclass(slots=True)
@@ -318,7 +319,7 @@ class ChunkFormat:
     def length_code_at(self, storage: Storage, offset: int) -> int | None:
         """The index's length code of the object at ``offset``, if it is well formed."""
         try:
-            block = read_block(HeaderReader(storage, 1 << 16), offset, None)
+            block = read_block(HeaderReader(storage, _ONE_OBJECT), offset, None)
             if block.mark:
                 return FILEMARK
             self.check_method(block)
@@ -337,7 +338,7 @@ class ChunkFormat:
         offset = index.offsets[i]
         length = index.record_length(i)
         try:
-            block = read_block(HeaderReader(storage, 1 << 16), offset, None)
+            block = read_block(HeaderReader(storage, _ONE_OBJECT), offset, None)
             if block.mark:
                 raise BlockError(f"a tapemark at offset {offset}")
             self.check_method(block)
@@ -373,7 +374,7 @@ class ChunkFormat:
         if n == 0 or index.is_filemark(n - 1):
             return 0
         try:
-            block = read_block(HeaderReader(storage, 1 << 16), index.offsets[n - 1], None)
+            block = read_block(HeaderReader(storage, _ONE_OBJECT), index.offsets[n - 1], None)
         except BlockError as exc:
             raise OSError(5, f"{storage.name}: cannot append after it: {exc}") from None
         return block.last

@@ -20,6 +20,7 @@ from devices.interface import MtOp, OpenOptions
 from devices.storage import FileStorage
 from devices.vtape import open_tape_image
 from tests.chunk_codec import BOR, EOR, MARK, ZLIB, Obj, chunked, decode, encode, header
+from tests.crashes import crash_mark
 from tests.formats.chunk_helpers import (
     OBJECTS,
     SMALL,
@@ -264,3 +265,45 @@ def test_we_read_an_uncompressed_tape_hetinit_labels(tmp_path: Path) -> None:
     assert [len(o) if o else o for o in objects] == [80, 80, None]
     assert objects[0] is not None and objects[0][:4] == "VOL1".encode("cp500")
     assert objects[0][4:10] == "VOL001".encode("cp500")
+
+
+@pytest.mark.parametrize("cut", [3, 6, 50, 65541 + 3])
+def test_a_torn_write_of_ours_is_cut_at_the_next_write_open(tmp_path: Path, cut: int) -> None:
+    """A record cut short by our crash (in its header, its data, or between its chunks)."""
+    path = tmp_path / "t.aws"
+    whole = encode([b"HELLO"])
+    path.write_bytes(encode([b"HELLO", b"m" * 70000])[: len(whole) + cut])  # the second torn
+    crash_mark(path, len(whole))
+    drive = open_tape_image(str(path), OpenOptions(write=True))
+    assert path.stat().st_size == len(whole)
+    drive.ioctl(MtOp.MTEOM, 1)
+    drive.write(b"MORE")
+    drive.close()
+    assert path.read_bytes() == encode([b"HELLO", b"MORE", None])
+
+
+def test_a_torn_record_of_nobody_s_is_damage_kept_for_repair(tmp_path: Path) -> None:
+    path = tmp_path / "t.aws"
+    image = encode([b"HELLO", b"m" * 100])[:60]
+    path.write_bytes(image)
+    drive = open_tape_image(str(path), OpenOptions(write=True))
+    with pytest.raises(OSError) as refused:
+        drive.ioctl(MtOp.MTEOM, 1)
+    assert refused.value.errno == errno.EIO
+    with pytest.raises(OSError) as refused:
+        drive.write(b"x")  # at the damage: nothing after it is touched
+    assert refused.value.errno == errno.EIO
+    drive.close()
+    assert path.read_bytes() == image
+    result = vmt("verify", str(path))
+    assert result.exit_code == 1 and "at offset 11" in result.output.splitlines()[-1]
+
+
+def test_vmt_ls_lists_the_files_of_an_aws_image(tmp_path: Path) -> None:
+    path = tmp_path / "t.aws"
+    path.write_bytes(encode([b"a" * 80, b"b" * 70000, None, None], chunk=4096))
+    result = vmt("ls", str(path))
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == (
+        "File 0: records=2, bytes=70080, record size min=80, max=70000, first object=0"
+    )

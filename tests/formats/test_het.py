@@ -253,3 +253,13 @@ def test_we_read_the_compressed_labels_hetinit_writes(tmp_path: Path) -> None:
     objects = read_objects(compressed)
     assert objects == read_objects(plain)
     assert [len(o) if o else o for o in objects] == [80, 80, None]
+
+
+def test_vmt_ls_counts_uncompressed_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "t.het"
+    path.write_bytes(encode([b"a" * 5000, b"b" * 70000, None, None], method=ZLIB))
+    result = vmt("ls", str(path))
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == (
+        "File 0: records=2, bytes=75000, record size min=5000, max=70000, first object=0"
+    )
