@@ -272,9 +272,21 @@ class ChunkFormat:
     def scan(self, storage: Storage, index: ObjectIndex) -> ScanResult:
         """Index every object, stopping at the physical end or at the first bad object."""
         reader = HeaderReader(storage)
+        size, header = reader.size, reader.header
+        add_offset, add_length = index.offsets.append, index.lengths.append
         pos, previous = 0, 0
         result = ScanResult()
-        while pos < reader.size:
+        while pos < size:
+            head = header(pos)
+            if head is not None:  # the common case inline: a raw record in one chunk
+                length, prev, flags1, flags2 = head
+                end = pos + HEADER_SIZE + length
+                whole = flags1 == BOR | EOR and not flags2 and prev == previous
+                if whole and length > 0 and end <= size:
+                    add_offset(pos)
+                    add_length(length)
+                    pos, previous = end, length
+                    continue
             try:
                 block = read_block(reader, pos, previous)
                 if block.mark:
