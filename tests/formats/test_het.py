@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from devices.formats.het import HetFormat
 from devices.formats.image import TapeImage
@@ -263,3 +264,35 @@ def test_vmt_ls_counts_uncompressed_bytes(tmp_path: Path) -> None:
     assert result.output.splitlines()[0] == (
         "File 0: records=2, bytes=75000, record size min=5000, max=70000, first object=0"
     )
+
+
+CORRUPTIBLE = encode([b"label" * 16, None, bytes(range(256)) * 300, b"z" * 9000, None], 4096)
+CORRUPTIBLE_HET = encode(
+    [b"label" * 16, None, b"t" * 70000, noise(3000), b"z" * 9000, None], method=ZLIB
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from(["t.aws", "t.het"]),
+    st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(0, 255)), min_size=1, max_size=4),
+    st.one_of(st.none(), st.integers(0, 1 << 20)),
+)
+def test_random_corruption_gives_eio_or_a_clean_read(
+    name: str, flips: list[tuple[int, int]], cut: int | None
+) -> None:
+    """Corrupt bytes (and maybe cut the file): every outcome is data, EIO or EMEDIUMTYPE."""
+    image = bytearray(CORRUPTIBLE if name == "t.aws" else CORRUPTIBLE_HET)
+    for at, value in flips:
+        image[at % len(image)] = value
+    if cut is not None:
+        del image[cut % len(image) :]
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / name
+        path.write_bytes(bytes(image))
+        try:
+            read_until_error(path)
+        except OSError as exc:
+            assert exc.errno == errno.EMEDIUMTYPE, exc
+        result = vmt("verify", str(path))
+        assert result.exit_code in (0, 1), result.output
