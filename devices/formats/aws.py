@@ -13,7 +13,6 @@ class AwsFormat(ChunkFormat):
     """The AWS layout: chunked, uncompressed records and tapemarks."""
 
     name = "aws"
-    kind_name = "an AWS tape image"
 
     def check_method(self, block: Block) -> None:
         """A compressed block makes the image a HET one."""

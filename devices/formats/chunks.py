@@ -14,9 +14,11 @@ the index: its offset is its first chunk's header and its length the data's, unc
 
 from __future__ import annotations
 
+import errno
 import struct
 from dataclasses import dataclass, field
 
+from devices.errors import tape_error
 from devices.formats.base import ScanResult
 from devices.formats.index import FILEMARK, ObjectIndex
 from devices.storage import Storage
@@ -104,7 +106,11 @@ class HeaderReader:
 
 
 def compression(flags1: int, flags2: int) -> int:
-    """The compression a chunk's flags name: 0, ``ZLIB``, ``BZIP2``, ``BUSTECH_ZLIB`` or 3."""
+    """The compression a chunk's flags name.
+
+    0 (none), ``ZLIB``, ``BZIP2``, 3 (unknown), ``BUSTECH_ZLIB``, or -1 (Bus-Tech's bit with
+    another method's: nonsense).
+    """
     bits = flags1 & COMPRESSION
     if flags2 & BUSTECH_ZLIB:
         return BUSTECH_ZLIB if not bits else -1
@@ -237,7 +243,6 @@ class ChunkFormat:
     """
 
     name = "chunks"
-    kind_name = "a chunked tape image"
     max_record = MAX_BLOCK
     headroom = HEADER_SIZE
     tailroom = 0
@@ -354,11 +359,15 @@ class ChunkFormat:
             if block.mark:
                 raise BlockError(f"a tapemark at offset {offset}")
             self.check_method(block)
+            if not block.method and block.stored != length:
+                raise BlockError(f"record at offset {offset} changed length")
             got = self.read_data(storage, block, buffer[:length])
         except BlockError as exc:
-            raise OSError(5, f"{storage.name}: record {i}: {exc}") from None
+            raise tape_error(errno.EIO, f"{storage.name}: record {i}: {exc}") from None
         if got != length:
-            raise OSError(5, f"{storage.name}: record {i} at offset {offset} changed length")
+            raise tape_error(
+                errno.EIO, f"{storage.name}: record {i} at offset {offset} changed length"
+            )
         return length
 
     def data_offset(self, index: ObjectIndex, i: int) -> int | None:
@@ -388,7 +397,7 @@ class ChunkFormat:
         try:
             block = read_block(HeaderReader(storage, _ONE_OBJECT), index.offsets[n - 1], None)
         except BlockError as exc:
-            raise OSError(5, f"{storage.name}: cannot append after it: {exc}") from None
+            raise tape_error(errno.EIO, f"{storage.name}: cannot append after it: {exc}") from None
         return block.last
 
     def frame(

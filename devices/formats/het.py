@@ -71,7 +71,6 @@ class HetFormat(ChunkFormat):
     """
 
     name = "het"
-    kind_name = "a HET tape image"
 
     def __init__(self, method: str = "zlib", level: int = DEFAULT_LEVEL) -> None:
         super().__init__()
