@@ -6,7 +6,13 @@ a chunk carrying compression bits belongs to a HET image and is refused here, na
 
 from __future__ import annotations
 
-from devices.formats.chunks import METHOD_NAMES, Block, ChunkFormat, ForeignBlockError
+from devices.formats.chunks import (
+    METHOD_NAMES,
+    Block,
+    BlockError,
+    ChunkFormat,
+    ForeignBlockError,
+)
 
 
 class AwsFormat(ChunkFormat):
@@ -15,9 +21,11 @@ class AwsFormat(ChunkFormat):
     name = "aws"
 
     def check_method(self, block: Block) -> None:
-        """A compressed block makes the image a HET one."""
+        """A compressed block makes the image a HET one; unknown compression bits are damage."""
+        if block.method and block.method not in METHOD_NAMES:
+            raise BlockError(f"record at offset {block.offset}: unknown compression bits")
         if block.method:
-            method = METHOD_NAMES.get(block.method, "unknown")
+            method = METHOD_NAMES[block.method]
             raise ForeignBlockError(
                 f"record at offset {block.offset} is compressed ({method}): a HET tape image"
             )

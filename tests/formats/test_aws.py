@@ -186,6 +186,7 @@ DAMAGED = {
     "a record begun twice": (patched(142, header(20, 30, BOR | EOR)), 106, [A]),
     "a chunk that begins nothing": (patched(174, header(10, 0, EOR)), 174, [A, B, None]),
     "an unknown flag": (patched(174, header(10, 0, 0xB0)), 174, [A, B, None]),
+    "unknown compression bits": (patched(174, header(10, 0, 0xA3)), 174, [A, B, None]),
     "a tapemark with a length": (patched(168, header(4, 20, MARK)), 168, [A, B]),
     "a tapemark with other flags": (patched(168, header(0, 20, MARK | EOR)), 168, [A, B]),
     "an empty record": (
