@@ -308,3 +308,18 @@ def test_vmt_ls_lists_the_files_of_an_aws_image(tmp_path: Path) -> None:
     assert result.output.splitlines()[0] == (
         "File 0: records=2, bytes=70080, record size min=80, max=70000, first object=0"
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "method", "looks"),
+    [("t.tap", 0, "an AWS tape image"), ("t.tap", ZLIB, "a HET tape image")],
+)
+def test_a_hercules_image_under_a_simh_name_is_refused_saying_what_it_is(
+    tmp_path: Path, name: str, method: int, looks: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(encode([b"r" * 4000, None], method=method))
+    with pytest.raises(OSError) as refused:
+        open_tape_image(str(path), OpenOptions())
+    assert refused.value.errno == errno.EMEDIUMTYPE
+    assert str(refused.value).endswith(f"it looks like {looks}")
