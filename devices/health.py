@@ -1,6 +1,6 @@
-"""Checking a SIMH tape image and its side files, and repairing a damaged image.
+"""Checking a tape image (SIMH, AWS, HET) and its side files, and repairing a damaged image.
 
-:func:`verify` scans the whole image (``SimhFormat.scan``), checks the state file
+:func:`verify` scans the whole image (its format's ``scan``), checks the state file
 (``IMAGE.rmtd``) for the shape :class:`~devices.state.StateFile` writes, and compares a saved
 index (``IMAGE.rmtd-index``) that would be trusted with a fresh scan. It changes nothing.
 
@@ -9,7 +9,7 @@ it whole to a backup beside it, and removes the index that no longer describes i
 information (nothing but this, or a write open meeting a torn tail, ever cuts an image), so
 the backup keeps every byte dropped.
 
-Both first check that the file looks like a SIMH image at all (``devices.looks``): a tar
+Both first check that the file looks like an image of its format at all: a tar
 archive is not a tape with a damaged first record, and must never be cut as one.
 """
 
@@ -28,7 +28,13 @@ from devices.atomic import read_no_follow
 from devices.errors import tape_error
 from devices.formats.base import ScanResult, TapeFormat
 from devices.formats.index import INDEX_SUFFIX, ImageIdentity, ObjectIndex
-from devices.kinds import DeviceKind, claimed_kind, foreign_content, tape_format
+from devices.kinds import (
+    DeviceKind,
+    claimed_kind,
+    foreign_content,
+    format_title,
+    tape_format,
+)
 from devices.state import DriveState, SavedState, StateFile, VolumeInfo, lock_exclusive
 from devices.storage import FileStorage
 from devices.tapemap import summarize
@@ -151,7 +157,7 @@ def verify(path: str, kind: DeviceKind | None = None) -> HealthReport:
         pending = pending_write(saved, identity, storage)
     ours = result.torn and torn_is_ours(index.end, pending)
     state = StateFile(side)
-    findings = [_scan_finding(path, result, index, size, ours)]
+    findings = [_scan_finding(path, result, index, (size, format_title(fmt)), ours)]
     if pending is not None and result.problem is None:
         text = (
             f"a write from offset {pending} never finished (a crash): its last tape file may "
@@ -186,11 +192,15 @@ def verify(path: str, kind: DeviceKind | None = None) -> HealthReport:
 
 
 def _scan_finding(
-    path: str, result: ScanResult, index: ObjectIndex, size: int, ours: bool
+    path: str, result: ScanResult, index: ObjectIndex, sized: tuple[int, str], ours: bool
 ) -> Finding:
-    """The scan's finding; a record past the end is torn only when a write of ours left it."""
+    """The scan's finding; a record past the end is torn only when a write of ours left it.
+
+    ``sized``: the image's size and what it is ("a SIMH tape image").
+    """
+    size, title = sized
     if result.problem is None:
-        text = f"SIMH tape image, {size} bytes, {len(index)} objects, whole"
+        text = f"{title.split(' ', 1)[1]}, {size} bytes, {len(index)} objects, whole"
         if size > index.end:
             text += f"; {size - index.end} bytes after the end-of-medium marker are ignored"
         return Finding(path, "ok", text)

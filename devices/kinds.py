@@ -5,7 +5,7 @@ and for a named drive's volume, the named-drive store when it loads a volume, an
 its mt operations and image tools.
 
 A kind is *claimed* by the name (:func:`kind_by_name`): ``.tap`` a SIMH tape image, ``.iso`` or
-the /CD qualifier a CD-ROM, ``.aws`` and ``.het`` the Hercules tape images (not served yet),
+the /CD qualifier a CD-ROM, ``.aws`` and ``.het`` the Hercules tape images,
 ``/dev/nst0`` and its kin a real drive (not served yet), anything else a plain file. A claim of
 a tape kind is then *checked* against the bytes (:func:`check_tape_content`, called on the open
 descriptor by :mod:`devices.vtape`): an existing file that is not a valid image of the kind its
@@ -24,7 +24,9 @@ import re
 from enum import Enum
 
 from devices.errors import tape_error
+from devices.formats.aws import AwsFormat
 from devices.formats.base import TapeFormat
+from devices.formats.het import HetFormat
 from devices.formats.simh import SimhFormat
 from devices.storage import Storage
 
@@ -92,16 +94,20 @@ def claimed_kind(name: str, path: str | None = None, cd: bool = False) -> Device
 def tape_format(kind: DeviceKind, name: str) -> TapeFormat:
     """The image format that serves ``kind``.
 
+    Each call returns a new instance: AWS and HET remember the image they append to.
+
     Raises:
-        OSError: EMEDIUMTYPE for an image kind whose format is not implemented yet (AWS, HET)
-            and for a kind that is not a tape image at all.
+        OSError: EMEDIUMTYPE for a kind that is not a tape image at all.
     """
     if kind is DeviceKind.SIMH:
         return SimhFormat()
-    if kind.is_tape_image:
-        raise tape_error(errno.EMEDIUMTYPE, f"{name}: {kind.value[3:]}s are not served yet")
+    if kind is DeviceKind.AWS:
+        return AwsFormat()
+    if kind is DeviceKind.HET:
+        return HetFormat()
     raise tape_error(
-        errno.EMEDIUMTYPE, f"{name}: {kind.value} by its name, not a tape image (*.tap)"
+        errno.EMEDIUMTYPE,
+        f"{name}: {kind.value} by its name, not a tape image (*.tap, *.aws, *.het)",
     )
 
 
@@ -118,7 +124,7 @@ def foreign_content(storage: Storage, fmt: TapeFormat, torn_first_ok: bool = Fal
         return None
     head = bytearray(_SNIFF_BYTES)
     got = storage.read_into(0, memoryview(head))
-    looks = describe_bytes(bytes(head[:got]), storage.size())
+    looks = _describe(storage.name, bytes(head[:got]), storage.size())
     what = _FORMAT_NAMES.get(fmt.name, "a tape image")
     return f"not {what} ({problem}); it looks like {looks}"
 
@@ -136,7 +142,16 @@ def check_tape_content(
         raise tape_error(errno.EMEDIUMTYPE, f"{name}: {reason}")
 
 
-_FORMAT_NAMES = {"simh": DeviceKind.SIMH.value}
+def format_title(fmt: TapeFormat) -> str:
+    """What messages call an image of ``fmt`` ("a SIMH tape image")."""
+    return _FORMAT_NAMES.get(fmt.name, "a tape image")
+
+
+_FORMAT_NAMES = {
+    "simh": DeviceKind.SIMH.value,
+    "aws": DeviceKind.AWS.value,
+    "het": DeviceKind.HET.value,
+}
 _SNIFF_BYTES = 32774  # an ISO 9660 volume descriptor's "CD001" sits at byte 32769
 
 _MAGIC: tuple[tuple[int, bytes, str], ...] = (
@@ -218,9 +233,28 @@ def describe_fd(fd: int) -> str:
 
 
 def _describe(name: str, head: bytes, size: int) -> str:
-    if size and SimhFormat().probe(_BytesStorage(name, head, size)) is None:
-        return DeviceKind.SIMH.value
+    kind = image_kind(_BytesStorage(name, head, size)) if size else None
+    if kind is not None:
+        return kind.value
     return describe_bytes(head, size)
+
+
+def image_kind(storage: Storage) -> DeviceKind | None:
+    """The tape image kind ``storage``'s bytes show, if any (an empty file shows none).
+
+    HET is AWS with compressed blocks: a file both formats accept is AWS unless AWS refuses
+    it (a compressed block in its first objects), so an uncompressed HET image reads as AWS.
+    """
+    if not storage.size():
+        return None
+    for kind, fmt in (
+        (DeviceKind.SIMH, SimhFormat()),
+        (DeviceKind.AWS, AwsFormat()),
+        (DeviceKind.HET, HetFormat()),
+    ):
+        if fmt.probe(storage) is None:
+            return kind
+    return None
 
 
 class _BytesStorage:

@@ -46,8 +46,15 @@ class TapeFormat(Protocol):
         """Index every object from the start of ``storage``; set ``index.end``."""
         ...
 
-    def frame(self, buffer: bytearray, length: int) -> memoryview:
-        """Frame the record at ``buffer[headroom:headroom+length]``; return the bytes to write."""
+    def frame(
+        self, buffer: bytearray, length: int, storage: Storage, index: ObjectIndex
+    ) -> memoryview:
+        """Frame the record at ``buffer[headroom:headroom+length]``; return the bytes to write.
+
+        The record goes at ``index.end`` of ``storage``: a format whose headers link to the
+        object before (AWS and HET name the previous chunk's length) reads what it needs there.
+        The bytes returned may be ``buffer`` itself or a new buffer (a record split in chunks).
+        """
         ...
 
     def record_size(self, length: int) -> int:
@@ -55,7 +62,11 @@ class TapeFormat(Protocol):
         ...
 
     def filemark(self) -> bytes:
-        """Return the bytes of one filemark."""
+        """Return the bytes of one filemark; every filemark takes as many."""
+        ...
+
+    def filemarks(self, count: int, storage: Storage, index: ObjectIndex) -> bytes:
+        """Return the bytes of ``count`` filemarks to append at ``index.end`` of ``storage``."""
         ...
 
     def ends_medium(self, storage: Storage, offset: int) -> bool:

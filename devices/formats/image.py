@@ -181,7 +181,7 @@ class TapeImage:
 
     def append_prepared(self, length: int) -> None:
         """Append the record whose data was put in :meth:`record_buffer` ``(length)``."""
-        frame = self.format.frame(self._frame, length)
+        frame = self.format.frame(self._frame, length, self.storage, self.index)
         offset = self.index.end
         if offset < self._written_from:
             self._before_change(offset)
@@ -198,14 +198,15 @@ class TapeImage:
 
     def append_filemarks(self, count: int) -> None:
         """Append ``count`` filemarks in one write."""
-        mark = self.format.filemark()
+        marks = self.format.filemarks(count, self.storage, self.index)
+        size = len(marks) // count if count else 0
         offset = self.index.end
         if offset < self._written_from:
             self._before_change(offset)
-        self.storage.write_at(offset, mark * count)
+        self.storage.write_at(offset, marks)
         for k in range(count):
-            self.index.add_filemark(offset + k * len(mark))
-        self.index.end = offset + count * len(mark)
+            self.index.add_filemark(offset + k * size)
+        self.index.end = offset + len(marks)
         self.dirty = True
 
     def append_filemark(self) -> None:

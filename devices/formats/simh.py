@@ -172,7 +172,9 @@ class SimhFormat:
         """Index every object of the image, stopping at EOM, the physical end or corruption."""
         return _Scanner(storage, index).run()
 
-    def frame(self, buffer: bytearray, length: int) -> memoryview:
+    def frame(
+        self, buffer: bytearray, length: int, storage: Storage, index: ObjectIndex
+    ) -> memoryview:
         """Add the leading word, pad byte and trailing word around ``buffer[4:4+length]``."""
         _WORD.pack_into(buffer, 0, length)
         end = 4 + length
@@ -189,6 +191,10 @@ class SimhFormat:
     def filemark(self) -> bytes:
         """Return a tape mark."""
         return _WORD.pack(TAPE_MARK)
+
+    def filemarks(self, count: int, storage: Storage, index: ObjectIndex) -> bytes:
+        """Return ``count`` tape marks (they do not depend on what precedes them)."""
+        return _WORD.pack(TAPE_MARK) * count
 
     def length_code_at(self, storage: Storage, offset: int) -> int | None:
         """The length code of the object at ``offset``: a record's length, or a filemark's."""
