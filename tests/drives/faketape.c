@@ -379,7 +379,7 @@ static int operate(const struct mtop *op)
     if (!tape.loaded && !medium_free)
         return fail(ENOMEDIUM);
     switch (op->mt_op) {
-    case MTREW: case MTOFFL: case MTUNLOAD: case MTBSF:
+    case MTREW: case MTOFFL: case MTBSF: /* as devices/drive.py: _MARK_BEFORE */
         finish_file();
         break;
     }

@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from devices import mtio
 from devices.interface import DriveStatus, GeneralStatus, MtOp
@@ -224,3 +226,27 @@ def test_calls_after_close_fail_with_ebadf(kernel: Kernel, device: str) -> None:
 def test_operations_are_named_in_messages() -> None:
     assert op_name(MtOp.MTSETDENSITY) == "MTSETDENSITY"
     assert op_name(99) == "tape operation 99"
+
+
+LONG = st.integers(-(1 << 63), (1 << 63) - 1)
+INT = st.integers(-(1 << 31), (1 << 31) - 1)
+U32 = st.integers(0, (1 << 32) - 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(mt_type=LONG, resid=LONG, dsreg=U32, gstat=U32, erreg=LONG, fileno=INT, blkno=INT)
+def test_any_status_st_can_give_reaches_the_client_byte_for_byte(
+    mt_type: int, resid: int, dsreg: int, gstat: int, erreg: int, fileno: int, blkno: int
+) -> None:
+    # st fills mt_dsreg and mt_gstat with 32-bit masks (MT_ST_*_MASK, GMT_*): within those,
+    # S sends exactly what MTIOCGET gave
+    raw = mtio.MTGET.pack(mt_type, resid, dsreg, gstat, erreg, fileno, blkno)
+    with pytest.MonkeyPatch.context() as patch:
+        kernel = Kernel()
+        kernel.mtget = raw
+        patch.setattr(fcntl, "ioctl", kernel.ioctl)
+        drive = RealDrive("/dev/null", os.O_RDONLY)
+        try:
+            assert pack_mtget(drive.status()) == raw
+        finally:
+            drive.close()
