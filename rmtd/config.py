@@ -15,7 +15,7 @@ the ``vmt`` drive commands read the same file::
     image = "vol001.tap"           # the volume loaded at first, inside root; absent = empty
     qualifiers = "/nomount/norewind"   # defaults, applied before the client's own
     [drives.nst0]
-    device = "/dev/nst0"           # a real drive (not served yet: opening it gives ENXIO)
+    device = "/dev/nst0"           # a real drive, passed through to the kernel
     [access]                       # who may connect and open what: see rmtd.access
     reject = ["192.0.2.0/24"]
     [[access.proxy]]
@@ -88,7 +88,8 @@ class DriveConfig:
         name: the drive's name, lower case, without a trailing colon (``mua0``).
         image: the volume loaded before any ``vmt load``/``unload``, a name inside the root;
             ``None``: the drive starts empty.
-        device: a real drive's device file (not served yet); ``None`` for a virtual drive.
+        device: a real drive's device file (``/dev/nst0``, or a symlink to one); ``None`` for
+            a virtual drive. Its ``qualifiers`` start from "do nothing" (rmtd.opener).
         qualifiers: the drive's default qualifiers, applied before the client's own.
         qualifier_text: the qualifiers as written in the configuration.
     """

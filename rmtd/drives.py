@@ -158,7 +158,8 @@ class DriveStore:
             The drive and the volume's name inside the root.
 
         Raises:
-            OSError: ENODEV for an unknown drive, ENXIO for a real drive, EBUSY when the drive
+            OSError: ENODEV for an unknown drive, ENXIO for a real drive (nothing to load:
+                an operator puts a tape in it), EBUSY when the drive
                 holds another volume or the volume is in another drive or in use, ENOENT for
                 a missing image.
         """
@@ -220,7 +221,8 @@ class DriveStore:
         drive = self.require(name)
         if drive.device is not None:
             raise tape_error(
-                errno.ENXIO, f"{drive.name}: {drive.device} is a real drive, not served yet"
+                errno.ENXIO,
+                f"{drive.name}: {drive.device} is a real drive: its tapes are loaded by hand",
             )
         return drive
 

@@ -6,7 +6,13 @@ volume that drive holds, with the drive's default qualifiers applied before the 
 (see :mod:`rmtd.drives`). Other names resolve under the path policy (:mod:`rmtd.paths`). What
 the name stands for is decided by :mod:`devices.kinds`, the one device model: a SIMH image
 (served as a tape drive, once its bytes prove it is one), a CD-ROM (``.iso`` or /CD), a plain
-file (served as GNU rmt serves it), or a kind reserved for later (AWS, HET, real drives).
+file (served as GNU rmt serves it), a real tape drive (passed through to the kernel, see
+:mod:`devices.realdrive`), or a kind reserved for later (AWS, HET).
+
+A real drive is opened by path (``/dev/nst0``) only when the server has no root, as GNU rmt
+opens it; under a root only as a named drive whose ``device`` the configuration gives. On a
+drive the qualifiers start from "do nothing" (:data:`REAL_DRIVE_BASE`) and act through the
+drive's own operations (:meth:`DeviceOpener._open_real`).
 
 Qualifiers on tapes (after the OpenVMS RMT server): /MOUNT (the default) mounts the volume
 (loading an image named by path that was left unloaded) and starts at BOT, /NOMOUNT takes the
@@ -24,6 +30,7 @@ import errno
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -34,11 +41,12 @@ from devices.errors import tape_error
 from devices.interface import DEFAULT_MAX_FILEMARKS, MtOp, OpenOptions, TapeDevice
 from devices.kinds import DeviceKind, claimed_kind, kind_by_name
 from devices.plainfile import PlainFile
+from devices.realdrive import DriveSettings, RealDrive
 from devices.state import STATE_SUFFIX
 from devices.stream import StreamingTape
 from devices.vtape import open_tape_image
 from rmtd.access import grant_name
-from rmtd.devspec import Qualifiers, parse_device_spec
+from rmtd.devspec import Qualifiers, parse_device_spec, parse_qualifiers
 from rmtd.named_device import NamedDriveDevice
 from rmtd.paths import PathPolicy
 from rmtd.protocol import DEFAULT_MAX_RECORD
@@ -124,6 +132,8 @@ class DeviceOpener:
             protect = not _grants_writing(self.grant, granted, drive is not None)
         if drive is not None and self.drives is not None:
             return self._open_named(self.drives, drive, name, (flags, protect))
+        if not force_tape and kind_by_name(spec.name, spec.qualifiers.cd) is DeviceKind.REAL_DRIVE:
+            return self._open_drive_by_path(spec.name, name, (flags, protect))
         path = self.config.paths.resolve(spec.name)
         if self.grant is not None:
             # A symlink must not carry a grant to another file: the file the name leads to
@@ -158,8 +168,8 @@ class DeviceOpener:
             if writing:
                 raise tape_error(errno.EROFS, f"{name}: a CD-ROM is read-only")
             return CdRom(path, name)
-        if kind is DeviceKind.REAL_DRIVE:
-            raise tape_error(errno.ENXIO, f"{name}: real tape drives are not served yet")
+        if kind is DeviceKind.REAL_DRIVE:  # a name inside the root; only _open_drive* open one
+            raise tape_error(errno.EACCES, f"{name}: a tape drive is not a volume")
         if kind is DeviceKind.PLAIN:
             raise tape_error(errno.EMEDIUMTYPE, f"{name}: a plain file, not a tape image")
         options = OpenOptions(
@@ -224,40 +234,107 @@ class DeviceOpener:
             raise
         return drive
 
+    # -- real drives ---------------------------------------------------------------------------
+
+    def _open_drive_by_path(self, device: str, name: str, how: tuple[int, bool]) -> TapeDevice:
+        """Open the kernel tape device a client named by path (``/dev/nst0``), as GNU rmt does.
+
+        Only a server without a root does this: under ``--root`` every name stays inside the
+        root, and a drive is served only as a named drive whose ``device`` the administrator
+        configured (a name such as ``/dev/nst0`` is refused rather than taken inside the root,
+        where it would be a plain file).
+
+        Raises:
+            OSError: EACCES under a root; the errors of :meth:`_open_real`.
+        """
+        if self.config.root is not None:
+            raise tape_error(
+                errno.EACCES,
+                f"{device}: a tape drive is served under a root only as a named drive "
+                "(a [drives.NAME] entry with device = ...)",
+            )
+        flags, protect = how
+        q = drive_qualifiers(name, "", self.config.max_record, protect)
+        return self._open_real(device, device, flags, q)
+
+    def _open_real(self, path: str, name: str, flags: int, q: Qualifiers) -> TapeDevice:
+        """Open the tape drive ``path`` with the qualifiers that make sense on one.
+
+        /MOUNT rewinds at open, /BLOCKSIZE and /DENSITY set the drive's (MTSETBLK,
+        MTSETDENSITY), /REWIND and /UNLOAD rewind or unload at close (MTREW, MTOFFL), /NOWRITE
+        refuses write opens. /STREAM is refused: the drive itself reads whole records (use
+        /BLOCKSIZE for fixed blocks, which st reads in any multiple of the block size).
+
+        Raises:
+            OSError: EROFS for a write open of a read-only server or under /NOWRITE; EINVAL
+                for /STREAM; the kernel's errno (ENOENT, EBUSY, ENOMEDIUM...).
+        """
+        self._check_write(name, flags, q)
+        if q.stream:
+            raise tape_error(
+                errno.EINVAL, f"{name}: /STREAM is not available on a tape drive (try /BLOCKSIZE)"
+            )
+        settings = DriveSettings(
+            rewind_at_open=q.mount,
+            blocksize=q.blocksize,
+            density=q.density,
+            rewind_on_close=q.rewind,
+            unload_on_close=q.unload,
+            write_protect=not q.write or self.config.read_only,
+        )
+        return RealDrive(path, flags, name, settings)
+
     # -- named drives ------------------------------------------------------------------------
 
     def _open_named(
         self, store: DriveStore, drive: DriveConfig, name: str, how: tuple[int, bool]
     ) -> TapeDevice:
-        """Open the volume a named drive holds; with /ASSIST, wait for an operator to load one.
+        """Open the volume a named drive holds, or its tape drive; /ASSIST waits for a volume.
 
         Raises:
-            OSError: ENXIO for a real drive; ENOMEDIUM for an empty drive (at once, or after
-                ``assist_timeout`` with /ASSIST); the errors of opening the volume.
+            OSError: ENOMEDIUM for an empty drive (at once, or after ``assist_timeout`` with
+                /ASSIST); the errors of opening the volume or the tape drive.
         """
         flags, protect = how
+        label = f"{drive.name}:"
+        device = drive.device
+        if device is not None:
+            rq = drive_qualifiers(name, drive.qualifier_text, self.config.max_record, protect)
+            _check_drive_device(label, device)
+            return self._with_assist(
+                store, drive, rq, lambda: self._open_real(device, drive.name, flags, rq)
+            )
         q = parse_device_spec(name, drive.qualifiers, self.config.max_record).qualifiers
         if protect:  # a read-only grant: write-protected for this open, as /NOWRITE
             q = dataclasses.replace(q, write=False)
-        label = f"{drive.name}:"
         self._check_write(label, flags, q)
-        if drive.device is not None:
-            raise tape_error(
-                errno.ENXIO, f"{label} {drive.device} is a real tape drive, not served yet"
-            )
+
+        def attempt() -> TapeDevice:
+            image = store.loaded(drive)
+            if image is None:
+                raise tape_error(errno.ENOMEDIUM, f"{label} no volume loaded")
+            return self._open_held(store, drive, image, (flags, q))
+
+        return self._with_assist(store, drive, q, attempt)
+
+    @staticmethod
+    def _with_assist(
+        store: DriveStore, drive: DriveConfig, q: Qualifiers, attempt: Callable[[], TapeDevice]
+    ) -> TapeDevice:
+        """Call ``attempt``; with /ASSIST, while it finds no medium, ask an operator and retry.
+
+        Raises:
+            OSError: ENOMEDIUM after ``assist_timeout``; whatever ``attempt`` raises.
+        """
         request = None
         deadline = 0.0
         try:
             while True:
-                image = store.loaded(drive)
-                if image is not None:
-                    try:
-                        return self._open_held(store, drive, image, (flags, q))
-                    except OSError as exc:
-                        if exc.errno != errno.ENOMEDIUM or not q.assist:
-                            raise
-                elif not q.assist:
-                    raise tape_error(errno.ENOMEDIUM, f"{label} no volume loaded")
+                try:
+                    return attempt()
+                except OSError as exc:
+                    if exc.errno != errno.ENOMEDIUM or not q.assist:
+                        raise
                 if request is None:
                     request = _ask_operator(store, drive, q.comment)
                     deadline = time.monotonic() + store.assist_timeout
@@ -265,7 +342,7 @@ class DeviceOpener:
                 if remaining <= 0:
                     raise tape_error(
                         errno.ENOMEDIUM,
-                        f"{label} no volume loaded after waiting "
+                        f"{drive.name}: no volume loaded after waiting "
                         f"{store.assist_timeout:g} s for an operator",
                     )
                 time.sleep(min(store.poll_interval, remaining))
@@ -325,3 +402,41 @@ def _ask_operator(store: DriveStore, drive: DriveConfig, comment: str | None) ->
         drive.name,
     )
     return request
+
+
+REAL_DRIVE_BASE = Qualifiers(mount=False, rewind=False, stream=False, unload=False)
+"""What a tape drive does with no qualifier: nothing beyond what the kernel does.
+
+The OpenVMS defaults (/MOUNT/REWIND/UNLOAD/STREAM) suit images; on a drive they would eject
+the tape after every ``tar``. A user of ``/dev/nst0`` expects what GNU rmt gives: the device's
+own behaviour (``/dev/st0`` rewinds at close, ``/dev/nst0`` stays put). The server's
+``defaults`` are for volumes and do not apply to a drive either.
+"""
+
+
+def drive_qualifiers(name: str, configured: str, max_record: int, protect: bool) -> Qualifiers:
+    """The qualifiers of a tape drive open: the drive's configured ones, then the client's.
+
+    Args:
+        name: the device spec as the client sent it.
+        configured: the named drive's ``qualifiers`` text ("" for a drive named by path).
+        max_record: the largest /BLOCKSIZE.
+        protect: a read-only grant: write-protected, as /NOWRITE.
+    """
+    base = parse_qualifiers(configured, REAL_DRIVE_BASE)
+    q = parse_device_spec(name, base, max_record).qualifiers
+    return dataclasses.replace(q, write=False) if protect else q
+
+
+def _check_drive_device(label: str, device: str) -> None:
+    """Refuse a configured ``device`` that does not lead to a tape drive (``/dev/nst0``...).
+
+    A symlink such as ``/dev/tape/by-id/...-nst`` is followed: what it leads to decides.
+
+    Raises:
+        OSError: EMEDIUMTYPE, naming the device.
+    """
+    if kind_by_name(os.path.realpath(device)) is not DeviceKind.REAL_DRIVE:
+        raise tape_error(
+            errno.EMEDIUMTYPE, f"{label} {device} is not a tape drive (/dev/nst*, /dev/st*)"
+        )

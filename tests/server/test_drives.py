@@ -284,10 +284,11 @@ def test_names_inside_the_state_dir_are_refused(make_site: SiteMaker) -> None:
     assert code == errno.EACCES and "not inside the root" in message
 
 
-def test_a_real_drive_is_not_served_yet(make_site: SiteMaker) -> None:
+def test_a_real_drive_opens_its_device_and_is_loaded_by_hand(make_site: SiteMaker) -> None:
     site = make_site(DriveConfig("nst0", device="/dev/nst0"))
-    code, message = errno_of(lambda: site.open("nst0:"))
-    assert code == errno.ENXIO and "/dev/nst0" in message and "not served yet" in message
+    if not os.path.exists("/dev/nst0"):  # the kernel answers (tests/drives fake a drive)
+        code, message = errno_of(lambda: site.open("nst0:"))
+        assert code == errno.ENOENT and message.startswith("nst0: open:")
     assert errno_of(lambda: site.store.load("nst0", "vol.tap"))[0] == errno.ENXIO
     assert errno_of(lambda: site.store.unload("NST0"))[0] == errno.ENXIO
 
