@@ -5,8 +5,8 @@ and for a named drive's volume, the named-drive store when it loads a volume, an
 its mt operations and image tools.
 
 A kind is *claimed* by the name (:func:`kind_by_name`): ``.tap`` a SIMH tape image, ``.iso`` or
-the /CD qualifier a CD-ROM, ``.aws`` and ``.het`` the Hercules tape images,
-``/dev/nst0`` and its kin a real drive (not served yet), anything else a plain file. A claim of
+the /CD qualifier a CD-ROM, ``.aws`` and ``.het`` the Hercules tape images, ``/dev/nst0`` and
+its kin a real drive (passed through to the kernel), anything else a plain file. A claim of
 a tape kind is then *checked* against the bytes (:func:`check_tape_content`, called on the open
 descriptor by :mod:`devices.vtape`): an existing file that is not a valid image of the kind its
 name claims is never written as one. A caller that knows better (``vmt --force``) may ask for a

@@ -312,7 +312,8 @@ def image_kind(image: str) -> DeviceKind:
         held = f", and it holds {describe_content(image)}" if os.path.lexists(image) else ""
         raise OSError(
             errno.EMEDIUMTYPE,
-            f"{image}: not a tape image: its name says {kind.value} (those are named *.tap)"
+            f"{image}: not a tape image: its name says {kind.value} "
+            "(those are named *.tap, *.aws or *.het)"
             f"{held}; 'vmt --force' treats it as one",
         )
     return kind

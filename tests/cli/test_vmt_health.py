@@ -131,7 +131,10 @@ def test_verify_a_tar_archive_says_what_it_is(tmp_path: Path) -> None:
         tar.add(tmp_path / "f", arcname="f")
     result = vmt("verify", str(archive))
     assert result.exit_code == 1
-    assert "not a tape image: its name says a plain file (those are named *.tap)" in result.output
+    assert (
+        "not a tape image: its name says a plain file (those are named *.tap, *.aws or *.het)"
+        in result.output
+    )
     assert "a tar archive" in result.output
     renamed = tmp_path / "x.tap"
     archive.rename(renamed)
