@@ -41,19 +41,27 @@ class TapeFormat(Protocol):
     """Bytes reserved before a record's data in a framing buffer (for its header)."""
     tailroom: int
     """Bytes reserved after a record's data in a framing buffer (padding, trailer)."""
+    holds_bad_records: bool
+    """Whether a record can be marked bad-data (SIMH's class 8; AWS and HET have no such mark)."""
 
     def scan(self, storage: Storage, index: ObjectIndex) -> ScanResult:
         """Index every object from the start of ``storage``; set ``index.end``."""
         ...
 
     def frame(
-        self, buffer: bytearray, length: int, storage: Storage, index: ObjectIndex
+        self,
+        buffer: bytearray,
+        length: int,
+        storage: Storage,
+        index: ObjectIndex,
+        bad: bool = False,
     ) -> memoryview:
         """Frame the record at ``buffer[headroom:headroom+length]``; return the bytes to write.
 
         The record goes at ``index.end`` of ``storage``: a format whose headers link to the
         object before (AWS and HET name the previous chunk's length) reads what it needs there.
         The bytes returned may be ``buffer`` itself or a new buffer (a record split in chunks).
+        ``bad`` marks it bad-data, only in a format that :attr:`holds_bad_records`.
         """
         ...
 

@@ -244,6 +244,7 @@ class ChunkFormat:
 
     name = "chunks"
     max_record = MAX_BLOCK
+    holds_bad_records = False
     headroom = HEADER_SIZE
     tailroom = 0
 
@@ -401,9 +402,16 @@ class ChunkFormat:
         return block.last
 
     def frame(
-        self, buffer: bytearray, length: int, storage: Storage, index: ObjectIndex
+        self,
+        buffer: bytearray,
+        length: int,
+        storage: Storage,
+        index: ObjectIndex,
+        bad: bool = False,
     ) -> memoryview:
         """Frame ``buffer[6:6+length]`` as one record's chunks; return the bytes to write."""
+        if bad:
+            raise tape_error(errno.EINVAL, f"{storage.name}: {self.name} images have no bad marks")
         previous = self.previous_length(storage, index)
         data, bits = self.encode(memoryview(buffer)[HEADER_SIZE : HEADER_SIZE + length])
         if len(data) <= MAX_CHUNK and bits == 0:

@@ -179,22 +179,25 @@ class TapeImage:
                 self._on_first_write(offset)
             self._written_from = offset
 
-    def append_prepared(self, length: int) -> None:
-        """Append the record whose data was put in :meth:`record_buffer` ``(length)``."""
-        frame = self.format.frame(self._frame, length, self.storage, self.index)
+    def append_prepared(self, length: int, bad: bool = False) -> None:
+        """Append the record whose data was put in :meth:`record_buffer` ``(length)``.
+
+        ``bad`` marks it bad-data (``vmt convert`` keeps such marks; a drive never writes one).
+        """
+        frame = self.format.frame(self._frame, length, self.storage, self.index, bad)
         offset = self.index.end
         if offset < self._written_from:
             self._before_change(offset)
         self.storage.write_at(offset, frame)
-        self.index.add_record(offset, length)
+        self.index.add_record(offset, length, bad=bad)
         self.index.end = offset + len(frame)
         self.dirty = True
 
-    def append_record(self, data: BytesLike) -> None:
+    def append_record(self, data: BytesLike, bad: bool = False) -> None:
         """Append one record holding ``data`` (copied once into the framing buffer)."""
         view = memoryview(data)
         self.record_buffer(len(view))[:] = view
-        self.append_prepared(len(view))
+        self.append_prepared(len(view), bad)
 
     def append_filemarks(self, count: int) -> None:
         """Append ``count`` filemarks in one write."""

@@ -165,6 +165,7 @@ class SimhFormat:
 
     name = "simh"
     max_record = MAX_STANDARD_LENGTH
+    holds_bad_records = True
     headroom = 4
     tailroom = 5
 
@@ -173,15 +174,24 @@ class SimhFormat:
         return _Scanner(storage, index).run()
 
     def frame(
-        self, buffer: bytearray, length: int, storage: Storage, index: ObjectIndex
+        self,
+        buffer: bytearray,
+        length: int,
+        storage: Storage,
+        index: ObjectIndex,
+        bad: bool = False,
     ) -> memoryview:
-        """Add the leading word, pad byte and trailing word around ``buffer[4:4+length]``."""
-        _WORD.pack_into(buffer, 0, length)
+        """Add the leading word, pad byte and trailing word around ``buffer[4:4+length]``.
+
+        A bad-data record's words carry class 8 (reading it gives EIO, as from a bad block).
+        """
+        word = length | (CLASS_BAD << 28) if bad else length
+        _WORD.pack_into(buffer, 0, word)
         end = 4 + length
         if length & 1:
             buffer[end] = 0
             end += 1
-        _WORD.pack_into(buffer, end, length)
+        _WORD.pack_into(buffer, end, word)
         return memoryview(buffer)[: end + 4]
 
     def record_size(self, length: int) -> int:

@@ -156,8 +156,9 @@ def _copy(src: TapeImage, dst: TapeImage, destination: str, copied: Copied) -> N
                 buffer = bytearray(length)
             view = memoryview(buffer)[:length]
             src.read_record(i, view)
-            dst.append_record(view)
+            dst.append_record(view, bad)
             copied.records += 1
+            copied.bad += bad
             copied.bytes += length
             i += 1
             advance(1)
@@ -176,7 +177,7 @@ def _marks_from(lengths: Any, i: int) -> int:
 def _check_fits(dst: TapeImage, i: int, length: int, bad: bool, destination: str) -> None:
     """Refuse a record the destination format cannot hold, naming it."""
     fmt = dst.format
-    if bad:
+    if bad and not fmt.holds_bad_records:
         raise OSError(
             errno.EINVAL,
             f"{destination}: record {i} is marked bad, and a {fmt.name} image has no such mark; "

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from devices.formats.image import TapeImage
 from rmtd.vmt import main
-from tests.simh_codec import CLASS_BAD, TAPE_MARK, record
+from tests.simh_codec import CLASS_BAD, TAPE_MARK, record, simh
 
 
 def vmt(*args: str) -> Result:
@@ -70,14 +73,58 @@ def test_a_damaged_source_is_refused_before_anything_is_written(tmp_path: Path) 
     assert not (tmp_path / "b.tap").exists()
 
 
+def test_bad_data_marks_are_kept_where_the_format_holds_them(tmp_path: Path) -> None:
+    source = tape(tmp_path / "a.tap", record(b"good"), TAPE_MARK, record(b"bad", cls=CLASS_BAD))
+    done = vmt("convert", str(source), str(tmp_path / "b.tap"))
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "b.tap").read_bytes() == source.read_bytes()
+    assert "2 records (1 marked bad)" in done.output
+
+
 def test_a_record_the_format_cannot_hold_stops_it_and_removes_the_half_image(
     tmp_path: Path,
 ) -> None:
     source = tape(tmp_path / "a.tap", record(b"good"), TAPE_MARK, record(b"bad", cls=CLASS_BAD))
-    done = vmt("convert", str(source), str(tmp_path / "b.tap"))
+    done = vmt("convert", str(source), str(tmp_path / "b.aws"))
     assert done.exit_code == 1
-    assert "record 2 is marked bad" in done.output
+    assert "record 2 is marked bad, and a aws image has no such mark" in done.output
     assert sorted(os.listdir(tmp_path)) == ["a.tap", "a.tap.rmtd", "a.tap.rmtd-index"]
+
+
+def test_a_record_too_long_for_the_format_is_named(tmp_path: Path) -> None:
+    source = tape(tmp_path / "a.tap", record(b"a"), record(bytes((2 << 20) + 1)))
+    done = vmt("convert", str(source), str(tmp_path / "b.het"))
+    assert done.exit_code == 1
+    assert f"record 1 holds {(2 << 20) + 1} bytes, a het image at most {2 << 20}" in done.output
+    assert not (tmp_path / "b.het").exists()
+
+
+objects = st.lists(
+    st.one_of(
+        st.none(),
+        st.binary(min_size=1, max_size=300),
+        st.integers(65_530, 65_540).map(
+            lambda n: bytes(range(256)) * (n // 256) + b"x" * (n % 256)
+        ),
+        st.sampled_from([(bytes(range(251)) * 300)[:70_000], bytes(2 << 20)]),
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=15, deadline=None)
+@given(tape_objects=objects)
+def test_simh_aws_het_simh_loses_nothing(tape_objects: list[bytes | None]) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        base = Path(directory)
+        source = base / "a.tap"
+        source.write_bytes(simh(*tape_objects))
+        for step, name in enumerate(("b.aws", "c.het", "d.tap")):
+            before = [source, base / "b.aws", base / "c.het"][step]
+            done = vmt("convert", str(before), str(base / name))
+            assert done.exit_code == 0, done.output
+            assert listing(base / name) == listing(source)
+        assert (base / "d.tap").read_bytes() == source.read_bytes()
 
 
 def test_ctrl_c_removes_the_half_image_and_exits_130(
@@ -87,11 +134,11 @@ def test_ctrl_c_removes_the_half_image_and_exits_130(
     real = TapeImage.append_record
     calls = []
 
-    def interrupted(self: TapeImage, data: bytes | bytearray | memoryview) -> None:
+    def interrupted(self: TapeImage, data: bytes | bytearray | memoryview, bad: bool) -> None:
         calls.append(1)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        real(self, data)
+        real(self, data, bad)
 
     monkeypatch.setattr(TapeImage, "append_record", interrupted)
     done = CliRunner().invoke(main, ["convert", str(source), str(tmp_path / "b.tap")])
