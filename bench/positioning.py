@@ -12,6 +12,7 @@ import os
 import struct
 import tempfile
 import time
+import zlib
 
 from devices.formats.index import INDEX_SUFFIX
 from devices.interface import MtOp, OpenOptions
@@ -21,16 +22,34 @@ RECORD = 16
 PER_FILE = 1000
 
 
-def make_image(path: str, records: int) -> None:
-    """Write ``records`` records of 16 bytes, a filemark after every 1000, straight to disk."""
-    word = struct.pack("<I", RECORD)
-    record = word + bytes(RECORD) + word
-    mark = bytes(4)
-    chunk = (record * PER_FILE) + mark
+FORMATS = ("tap", "aws", "het")
+"""Image suffixes :func:`make_image` writes."""
+
+
+def make_image(path: str, records: int, fmt: str = "tap") -> None:
+    """Write ``records`` records of 16 bytes, a filemark after every 1000, straight to disk.
+
+    ``fmt`` is the image format by suffix: SIMH (``tap``), AWS (one chunk a record, the
+    6-byte header of Hercules' awstape.c), or HET (the same headers, each record's block
+    compressed with zlib, as Hercules' hetlib writes zeros).
+    """
+    if fmt == "tap":
+        word = struct.pack("<I", RECORD)
+        record, mark, after_mark = word + bytes(RECORD) + word, bytes(4), b""
+    else:
+        data, bits = (bytes(RECORD), 0) if fmt == "aws" else (zlib.compress(bytes(RECORD), 4), 1)
+        header = struct.Struct("<HHBB")
+        record = header.pack(len(data), len(data), 0xA0 | bits, 0) + data
+        mark = header.pack(0, len(data), 0x40, 0)
+        # The first record of a file follows a tapemark: its previous length is 0.
+        after_mark = header.pack(len(data), 0, 0xA0 | bits, 0) + data
+    first = after_mark or record
+    chunk = first + record * (PER_FILE - 1) + mark
     with open(path, "wb") as out:
         for _ in range(records // PER_FILE):
             out.write(chunk)
-        out.write(record * (records % PER_FILE))
+        if records % PER_FILE:
+            out.write(first + record * (records % PER_FILE - 1))
 
 
 def _open_time(path: str) -> float:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,7 +87,8 @@ def test_quick_bench_prints_one_table_with_every_row() -> None:
             float(row[5]) > 0 if row[1].startswith("rmtd") else row[5] == "-" or float(row[5]) > 0
         )
     positioning = [
-        [f"{op}, 10,000 records", f"vtape {how}"]
+        [f"{op}, 10,000 records", f"vtape{image} {how}"]
+        for image in ("", " .aws", " .het")
         for how in ("first open (scan)", "indexed")
         for op in ("fsf 5", "eom", "bsf 3", "seek 9000")
     ]
@@ -126,3 +130,25 @@ def test_memory_stream_refuses_without_the_disk_space() -> None:
     )
     assert done.returncode == 1 and done.stdout == ""
     assert re.fullmatch(r"python -m bench.memory: \S+ has [\d.]+ GiB free; .*\n", done.stderr)
+
+
+@pytest.mark.parametrize("fmt", ["tap", "aws", "het"])
+def test_generated_positioning_images_are_valid_images(tmp_path: Path, fmt: str) -> None:
+    from bench.positioning import PER_FILE, make_image
+    from devices.health import verify
+
+    path = tmp_path / f"p.{fmt}"
+    make_image(str(path), 2 * PER_FILE + 7, fmt)
+    report = verify(str(path))
+    assert report.clean and report.records == 2 * PER_FILE + 7, report
+    assert vmt_ls_records(path) == [PER_FILE, PER_FILE, 7]
+
+
+def vmt_ls_records(path: Path) -> list[int]:
+    done = subprocess.run(
+        [sys.executable, "-c", "from rmtd.vmt import main; main()", "ls", "--json", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [f["records"] for f in json.loads(done.stdout)["files"]]
