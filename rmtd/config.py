@@ -221,12 +221,7 @@ class _Checker:
         self.base_dir = base_dir
 
     def fail(self, path: tuple[str, ...], why: str, entry: int | None = None) -> ConfigError:
-        if entry is None:
-            line, name = find_line(self.text, path), ".".join(path)
-        else:
-            line, name = find_entry_line(self.text, path, entry), f"{'.'.join(path)} #{entry}"
-        where = f"{self.source}, line {line}" if line else self.source
-        return ConfigError(f"{where}: {name}: {why}")
+        return key_error(self.text, self.source, path, why, entry)
 
     def server(self, data: dict[str, Any]) -> ServerConfig:
         self.unknown(data, (), _TOP_KEYS)
@@ -342,6 +337,21 @@ class _Checker:
         return DriveConfig(key, image, device, qualifiers, text)
 
 
+def key_error(
+    text: str, source: str, path: tuple[str, ...], why: str, entry: int | None = None
+) -> ConfigError:
+    """The error for key ``path`` of the TOML ``text`` read from ``source``: file, line, key.
+
+    ``entry``: the key is in the ``entry``-th (1-based) table of an array of tables.
+    """
+    if entry is None:
+        line, name = find_line(text, path), ".".join(path)
+    else:
+        line, name = find_entry_line(text, path, entry), f"{'.'.join(path)} #{entry}"
+    where = f"{source}, line {line}" if line else source
+    return ConfigError(f"{where}: {name}: {why}")
+
+
 def _kind(value: object) -> str:
     kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
     if isinstance(value, dict | list):
@@ -414,7 +424,10 @@ def find_line(text: str, path: tuple[str, ...]) -> int | None:
 
 
 def find_entry_line(text: str, path: tuple[str, ...], entry: int) -> int | None:
-    """Like :func:`find_line`, within the ``entry``-th (1-based) ``[[a.b]]`` of ``path[:2]``.
+    """Like :func:`find_line`, within the ``entry``-th (1-based) ``[[...]]`` heading ``path``.
+
+    The array is the one whose ``[[a.b]]`` header names a prefix of ``path`` (``[[access.proxy]]``
+    for ``access.proxy.mode``, ``[[file]]`` for ``file.bad``).
 
     An array written inline (``proxy = [{...}]``) has no headers: then as :func:`find_line`.
     """
@@ -424,7 +437,7 @@ def find_entry_line(text: str, path: tuple[str, ...], entry: int) -> int | None:
         for number, line in enumerate(lines)
         if line.strip().startswith("[[")
         and (found := _line_path(line, ()))
-        and found[0] == path[:2]
+        and path[: len(found[0])] == found[0]
     ]
     if len(starts) < entry:
         return find_line(text, path)

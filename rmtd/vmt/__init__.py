@@ -1,10 +1,10 @@
 """``vmt``: an mt for virtual and remote tape drives, and tools to make and inspect tape images.
 
 ``app`` holds the command group and mt's operations; ``images``, ``writing``, ``health``,
-``convert`` and ``drives`` add their subcommands to it when imported here.
+``convert``, ``drives`` and ``synth`` add their subcommands to it when imported here.
 """
 
-from rmtd.vmt import convert, drives, health, images, writing
+from rmtd.vmt import convert, drives, health, images, synth, writing
 from rmtd.vmt.app import main
 
-__all__ = ["convert", "drives", "health", "images", "main", "writing"]
+__all__ = ["convert", "drives", "health", "images", "main", "synth", "writing"]

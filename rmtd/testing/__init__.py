@@ -1,0 +1,25 @@
+"""Tapes for test suites: synthetic tape images built in code, the same bytes every run.
+
+``rmtd.testing`` is what a test suite imports (as ``numpy.testing`` is): :class:`Tape` and the
+contents of its records (:class:`Random`, :class:`Pattern`, :class:`Data`, :class:`Tar`) build
+an image of any format rmtd writes; ``vmt synth`` builds the same images from a TOML spec.
+See :mod:`rmtd.testing.tape`.
+"""
+
+from rmtd.testing.contents import Content, ContentError, Data, Pattern, Random, Records, Tar
+from rmtd.testing.tape import FORMATS, Entry, SynthError, Tape, Written
+
+__all__ = [
+    "FORMATS",
+    "Content",
+    "ContentError",
+    "Data",
+    "Entry",
+    "Pattern",
+    "Random",
+    "Records",
+    "SynthError",
+    "Tape",
+    "Tar",
+    "Written",
+]
