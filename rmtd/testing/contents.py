@@ -263,8 +263,12 @@ class Tar(Content):
         try:
             with tarfile.open(fileobj=out, mode="w", format=TAR_FORMATS[self.format]) as tar:
                 _add_tree(tar, top, os.path.basename(os.path.normpath(top)))
-            size = out.tell()
-            out.write(bytes(-size % self.record_size))  # a whole last record, as GNU tar pads
+            # tarfile pads to 10240 bytes whatever the record size; GNU tar -b N pads to a
+            # whole record of N blocks: keep the archive and its two zero blocks, pad as GNU.
+            size = tar.offset
+            out.seek(size)
+            out.truncate()
+            out.write(bytes(-size % self.record_size))
             out.seek(0)
         except BaseException:
             out.close()
