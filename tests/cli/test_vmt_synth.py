@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -258,3 +259,30 @@ def test_a_missing_spec_is_one_line(tmp_path: Path) -> None:
         done.output
         == f"vmt: {tmp_path / 'none.toml'}: cannot read the spec: No such file or directory\n"
     )
+
+
+def test_the_readme_spec_and_its_python_give_the_same_tape(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("\n## vmt\n", 1)[1].split("\n## ", 1)[0]
+    (spec,) = re.findall(r"```toml\n(.*?)```", section, re.S)
+    (code,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    (tmp_path / "some" / "dir").mkdir(parents=True)
+    (tmp_path / "some" / "dir" / "file").write_text("x\n")
+    (tmp_path / "disk.img").write_bytes(bytes(300_000))
+    (tmp_path / "spec.toml").write_text(spec)
+    done = vmt("synth", str(tmp_path / "spec.toml"), str(tmp_path / "spec.tap"))
+    assert done.exit_code == 0, done.output
+    monkeypatch.chdir(tmp_path)
+    exec(code, {})  # writes vol1.tap
+    assert (tmp_path / "vol1.tap").read_bytes() == (tmp_path / "spec.tap").read_bytes()
+    assert "bad records=1" in vmt("ls", "vol1.tap").output
+
+
+def test_bad_true_marks_every_record_of_the_file(tmp_path: Path) -> None:
+    spec = inputs(tmp_path, FILES + "records = { size = 10, count = 3 }\nbad = true\n")
+    assert vmt("synth", str(spec), str(tmp_path / "vol.tap")).exit_code == 0
+    listing = vmt("ls", str(tmp_path / "vol.tap")).output.splitlines()
+    assert "bad records" not in listing[0]
+    assert listing[1].endswith("bad records=3")

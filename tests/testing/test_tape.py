@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from devices.interface import OpenOptions
 from devices.kinds import DeviceKind
@@ -203,3 +205,36 @@ def test_a_missing_data_file_touches_nothing(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         Tape().file(Data(str(tmp_path / "none"))).write(str(tmp_path / "a.tap"))
     assert list(tmp_path.iterdir()) == []
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    entries=st.lists(
+        st.tuples(
+            st.lists(st.integers(min_value=1, max_value=3000), max_size=4),
+            st.sets(st.integers(min_value=0, max_value=3)),
+            st.integers(min_value=0, max_value=2),
+        ),
+        max_size=5,
+    ),
+    suffix=st.sampled_from([".tap", ".aws", ".het"]),
+)
+def test_any_tape_comes_back_object_for_object(
+    tmp_path_factory: pytest.TempPathFactory,
+    entries: list[tuple[list[int], set[int], int]],
+    suffix: str,
+) -> None:
+    image = tmp_path_factory.mktemp("any") / f"vol{suffix}"
+    tape = Tape(seed=5)
+    expected: list[tuple[int, bool]] = []
+    for sizes, bad, marks in entries:
+        marked = {i for i in bad if i < len(sizes)} if suffix == ".tap" else set()
+        tape.file(Random(sizes=sizes) if sizes else None, bad=marked, marks=marks)
+        expected += [(n, i in marked) for i, n in enumerate(sizes)] + [(0, False)] * marks
+    tape.write(str(image))
+    assert [(n, bad) for n, bad, _ in objects(image)] == expected
+    again = image.with_name(f"again{suffix}")
+    tape.write(str(again))
+    assert again.read_bytes() == image.read_bytes()
