@@ -62,7 +62,7 @@ from rmtd.testing import (
     Tar,
 )
 from rmtd.testing.contents import TAR_FORMATS, TAR_RECORD
-from rmtd.vmt.app import EXIT_ERROR, errors_exit, main
+from rmtd.vmt.app import EXIT_ERROR, EXIT_INTERRUPTED, errors_exit, main
 from rmtd.vmt.images import _parse_size
 
 TOP_KEYS = ("format", "density", "capacity", "early_warning", "block_size", "seed", "file")
@@ -88,7 +88,9 @@ CONTENTS = ("random", "pattern")
 def synth_command(spec: str, image: str, target: str | None, force: bool) -> None:
     """Write the tape SPEC (a TOML file) describes as a new image IMAGE.
 
-    The same spec always gives the same bytes. A summary line ends on standard error.
+    The same spec always gives the same bytes. A summary line ends on standard error; an
+    error in the spec names its line and key, and nothing is written. Ctrl-C exits with 130 and
+    leaves no image behind.
     """
     try:
         parsed = load_spec(spec, target)
@@ -97,6 +99,11 @@ def synth_command(spec: str, image: str, target: str | None, force: bool) -> Non
                 raise OSError(errno.EEXIST, f"{image}: exists; --force replaces an image")
             try:
                 written = parsed.tape.write(image, force=force)
+            except KeyboardInterrupt:
+                # Tape.write removed the image it had begun; one existing still is untouched.
+                left = "untouched" if os.path.lexists(image) else "not written"
+                click.echo(f"vmt: {image}: interrupted; {left}", err=True)
+                sys.exit(EXIT_INTERRUPTED)
             except SynthError as exc:
                 if exc.key == "format" and target is not None:
                     raise click.UsageError(exc.why) from None

@@ -286,3 +286,19 @@ def test_bad_true_marks_every_record_of_the_file(tmp_path: Path) -> None:
     listing = vmt("ls", str(tmp_path / "vol.tap")).output.splitlines()
     assert "bad records" not in listing[0]
     assert listing[1].endswith("bad records=3")
+
+
+def test_ctrl_c_leaves_no_image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = inputs(tmp_path, FILES)
+    written: list[int] = []
+
+    def interrupted(_image: object, data: bytes | memoryview, bad: bool = False) -> None:
+        written.append(len(data))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("devices.formats.image.TapeImage.append_record", interrupted)
+    done = CliRunner().invoke(main, ["synth", str(spec), str(tmp_path / "vol.tap")])
+    assert done.exit_code == 130
+    assert written == [100]  # it was under way
+    assert done.output == f"vmt: {tmp_path / 'vol.tap'}: interrupted; not written\n"
+    assert not list(tmp_path.glob("vol.tap*"))
