@@ -20,7 +20,7 @@ A spec describes the volume and its tape files, one ``[[file]]`` table each, in 
     record_size = 10240      # default 10240 (tar -b 20); tar_format = "ustar" (default "gnu")
     [[file]]
     data = "disk.img"        # a file's bytes, cut into records of record_size (the last shorter)
-    record_size = 65536
+    record_size = 65536      # default 10240, for data as for tar
     bad = [3]                # record indexes within this file written as bad-data records
     marks = 2                # filemarks after it (default 1; 0: the next [[file]] continues it)
 

@@ -89,6 +89,8 @@ def test_a_spec_always_gives_the_same_bytes(tmp_path: Path, suffix: str) -> None
     assert done.exit_code == 0, done.output
     assert f"vol{suffix}: 6 tape files, 14 records, 59997 bytes from " in done.output
     assert hashlib.sha256(image.read_bytes()).hexdigest() == PINNED[suffix]
+    verified = vmt("verify", str(image))  # the image and its side files as rmtd writes them
+    assert verified.exit_code == 0, verified.output
     by_api = tmp_path / f"api{suffix}"
     api_tape(tmp_path).write(str(by_api))
     assert by_api.read_bytes() == image.read_bytes()
