@@ -111,6 +111,14 @@ def tape_format(kind: DeviceKind, name: str) -> TapeFormat:
     )
 
 
+def image_kinds_by_format() -> dict[str, DeviceKind]:
+    """Format names (``simh``, ``aws``, ``het``) to image kinds, as the formats name themselves.
+
+    What ``vmt convert --to`` and ``vmt synth``'s ``format`` take.
+    """
+    return {tape_format(kind, kind.value).name: kind for kind in DeviceKind if kind.is_tape_image}
+
+
 def foreign_content(storage: Storage, fmt: TapeFormat, torn_first_ok: bool = False) -> str | None:
     """Why ``storage`` is not a ``fmt`` image, saying what it looks like; ``None`` if it is one.
 

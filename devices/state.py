@@ -52,6 +52,15 @@ class VolumeInfo:
     incomplete: list[int] = field(default_factory=list)
 
 
+DEFAULT_EARLY_WARNING = 128 << 10
+"""The early-warning zone a volume with a capacity gets when none is given."""
+
+
+def default_early_warning(capacity: int) -> int:
+    """The early-warning zone of a volume of ``capacity`` bytes: 128k, or a quarter of less."""
+    return min(DEFAULT_EARLY_WARNING, capacity // 4)
+
+
 @dataclass
 class DriveState:
     """Where the drive stands, as ``st`` would remember it between opens.

@@ -36,18 +36,13 @@ from devices.density import parse_density
 from devices.formats.base import TapeFormat
 from devices.formats.image import TapeImage
 from devices.interface import OpenOptions
-from devices.kinds import DeviceKind, kind_by_name, tape_format
-from devices.state import VolumeInfo
+from devices.kinds import DeviceKind, image_kinds_by_format, kind_by_name, tape_format
+from devices.state import VolumeInfo, default_early_warning
 from devices.vtape import SIDE_FILES, create_tape_image, open_tape_image
 from rmtd.testing.contents import Content, Records
 
-FORMATS: dict[str, DeviceKind] = {
-    tape_format(kind, kind.value).name: kind for kind in DeviceKind if kind.is_tape_image
-}
-"""Format names (``simh``, ``aws``, ``het``) to image kinds, as the formats name themselves."""
-
-DEFAULT_EARLY_WARNING = 128 << 10
-"""The early-warning zone when none is given: as ``vmt new``, 128k or a quarter of the capacity."""
+FORMATS: dict[str, DeviceKind] = image_kinds_by_format()
+"""Format names (``simh``, ``aws``, ``het``) to image kinds (:mod:`devices.kinds` decides)."""
 
 
 class SynthError(ValueError):
@@ -142,7 +137,7 @@ class Tape:
         _count("capacity", self.capacity, 0)
         margin = self.early_warning
         if margin is None:
-            margin = min(DEFAULT_EARLY_WARNING, self.capacity // 4)
+            margin = default_early_warning(self.capacity)
         _count("early_warning", margin, 0)
         if not self.capacity:
             if self.early_warning:

@@ -25,13 +25,13 @@ from devices.drive import VirtualTapeDrive
 from devices.formats.image import TapeImage
 from devices.formats.index import INDEX_SUFFIX
 from devices.interface import OpenOptions
-from devices.kinds import DeviceKind, kind_by_name
+from devices.kinds import DeviceKind, image_kinds_by_format, kind_by_name
 from devices.state import STATE_SUFFIX, VolumeInfo
 from devices.vtape import create_tape_image, open_tape_image
 from rmtd.vmt.app import EXIT_INTERRUPTED, errors_exit, main, open_image
 
-FORMATS = {"simh": DeviceKind.SIMH, "aws": DeviceKind.AWS, "het": DeviceKind.HET}
-"""``--to`` names."""
+FORMATS = image_kinds_by_format()
+"""``--to`` names (:mod:`devices.kinds` decides them)."""
 
 
 @dataclass

@@ -18,7 +18,7 @@ import click
 
 from devices.density import parse_density
 from devices.interface import OpenOptions
-from devices.state import VolumeInfo
+from devices.state import VolumeInfo, default_early_warning
 from devices.tapemap import TapeFileSummary, summarize
 from devices.vtape import create_tape_image
 from rmtd.vmt.app import (
@@ -71,7 +71,7 @@ def new_command(
 ) -> None:
     """Create a blank tape image."""
     size = _parse_size(capacity) if capacity else 0
-    margin = _parse_size(early_warning) if early_warning else min(128 << 10, size // 4)
+    margin = _parse_size(early_warning) if early_warning else default_early_warning(size)
     if size and margin >= size:
         raise click.BadParameter("the early-warning zone must be smaller than the capacity")
     with errors_exit(image):
