@@ -202,9 +202,9 @@ def describe_content(path: str) -> str:
         if not os.path.isfile(path):
             return "a directory" if os.path.isdir(path) else "not a regular file"
         head = os.pread(fd, _SNIFF_BYTES, 0)
+        return _describe(path, fd, head, info.st_size)
     finally:
         os.close(fd)
-    return _describe(path, head, info.st_size)
 
 
 def describe_fd(fd: int) -> str:
@@ -212,35 +212,35 @@ def describe_fd(fd: int) -> str:
     try:
         size = os.fstat(fd).st_size
         head = os.pread(fd, _SNIFF_BYTES, 0)
+        return _describe("", fd, head, size)
     except OSError:
         return "a file"
-    return _describe("", head, size)
 
 
-def _describe(name: str, head: bytes, size: int) -> str:
-    if size and SimhFormat().probe(_BytesStorage(name, head, size)) is None:
+def _describe(name: str, fd: int, head: bytes, size: int) -> str:
+    # The probe reads the file itself, not only the head: a first record longer than the
+    # head has its trailing length word beyond it (a 64 KiB record is an image all the same).
+    if size and SimhFormat().probe(_FdStorage(name, fd, size)) is None:
         return DeviceKind.SIMH.value
     return describe_bytes(head, size)
 
 
-class _BytesStorage:
-    """The first bytes of a file as a read-only :class:`Storage`, for probing."""
+class _FdStorage:
+    """A file open on a descriptor as a read-only :class:`Storage`, for probing."""
 
-    def __init__(self, name: str, head: bytes, size: int) -> None:
+    def __init__(self, name: str, fd: int, size: int) -> None:
         self.name = name
-        self._head = head
+        self._fd = fd
         self._size = size
 
     def size(self) -> int:
         return self._size
 
     def read_into(self, offset: int, buffer: memoryview) -> int:
-        chunk = self._head[offset : offset + len(buffer)]
-        buffer[: len(chunk)] = chunk
-        return len(chunk)
+        return os.preadv(self._fd, [buffer], offset)
 
     def extent(self, offset: int, length: int) -> None:
-        """Bytes in memory lie in no file."""
+        """A probe needs no extent."""
 
     def write_at(self, offset: int, data: object) -> None:
         raise tape_error(errno.EBADF, f"{self.name}: read-only probe")
