@@ -33,7 +33,7 @@ from tests.fuzz.readers import (
 )
 from tests.simh_codec import Obj, encode
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 objects_strategy = st.lists(
     st.one_of(

@@ -34,7 +34,7 @@ from tests.fuzz.readers import (
 )
 from tests.simh_codec import Obj
 
-SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 objects_strategy = st.lists(
     st.one_of(st.none(), st.binary(min_size=1, max_size=64)), min_size=1, max_size=10
