@@ -12,25 +12,31 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from devices.formats.index import ObjectIndex
 from devices.interface import MtOp, OpenOptions
 from devices.vtape import open_tape_image
+from tests.crashes import crash_mark
 from tests.fuzz.corruptions import EXTREMES, KINDS, Corruption, corrupt, object_starts
 from tests.fuzz.readers import (
     FORMATS,
     MOTIONS,
+    OPEN_ERRORS,
     FuzzFormat,
     ReaderBugError,
+    attempt,
     checked_storage,
     exercise,
     remove_side_files,
     scratch,
 )
+from tests.integrity.oracle import MemoryStorage
 from tests.simh_codec import Obj, encode
 
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -141,3 +147,38 @@ def test_an_unexpected_errno_is_a_bug(tmp_path: Path) -> None:
     assert (
         attempt("read", READ_ERRORS, lambda: (_ for _ in ()).throw(OSError(errno.EIO, "x"))) is None
     )
+
+
+@pytest.mark.parametrize("item", FORMATS, ids=lambda f: f.kind.name)
+@SETTINGS
+@given(
+    objects=objects_strategy,
+    mark=st.integers(0, 16),
+    changes=st.lists(corruption_strategy, min_size=1, max_size=2),
+)
+def test_a_write_open_cuts_nothing_but_a_torn_write_of_ours(
+    item: FuzzFormat, objects: list[Obj], mark: int, changes: list[Corruption]
+) -> None:
+    clean = item.build(objects)
+    starts = (*object_starts(clean, item), len(clean))
+    since = starts[mark % len(starts)]  # a write of ours began at this object, then a crash
+    data, _ = corrupt(clean, item, changes)
+    with scratch() as directory:
+        path = directory / f"image{item.suffix}"
+        path.write_bytes(data)
+        crash_mark(path, since)
+        index = ObjectIndex()
+        torn = item.fmt.scan(MemoryStorage(data), index).torn
+        drive = attempt(
+            "write open",
+            OPEN_ERRORS,
+            partial(open_tape_image, str(path), OpenOptions(write=True), kind=item.kind),
+        )
+        if drive is not None:
+            drive.close()
+        after = path.read_bytes()
+    event("cut a torn write of ours" if len(after) < len(data) else "kept every byte")
+    assert after == data[: len(after)]  # a cut, never a change
+    if len(after) < len(data):  # only a record torn at or after the mark, cut where it starts
+        assert torn
+        assert len(after) == index.end >= since
