@@ -2,7 +2,8 @@
 
 Run (from the repository root, with the ``fuzz`` extra installed)::
 
-    python -m bench.fuzz.images [SECONDS] [--plain] [--corpus DIR] [--artifacts DIR]
+    python -m bench.fuzz.images [SECONDS] [--target images|state] [--plain]
+                                [--corpus DIR] [--artifacts DIR]
 
 Each input is written as an image of every format in ``tests.fuzz.readers.FORMATS`` and run
 through ``tests.fuzz.readers.exercise``: the probe and ``describe_*``, the scan, drive reads in
@@ -18,6 +19,8 @@ others. Half the mutations are libFuzzer's own, half are the structural corrupti
 ``tests/fuzz/corruptions.py`` (extreme words on object headers, truncation, insertion,
 duplicated ranges).
 
+``--target state`` fuzzes the drive state beside one valid image instead (``state.py``).
+
 ``--plain`` (or atheris not installed: ``pip install -e '.[fuzz]'``) runs a plain random
 mutator loop with the same checks instead: no coverage guidance, clearly labelled as such.
 """
@@ -25,15 +28,16 @@ mutator loop with the same checks instead: no coverage guidance, clearly labelle
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import random
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from unittest import mock
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,6 +70,24 @@ def seed_images() -> list[bytes]:
     return [s[:MAX_LEN] for s in seeds]
 
 
+class Target(Protocol):
+    """What is fuzzed: a call per input, its seeds, and its own structural mutation."""
+
+    executions: int
+
+    def __call__(self, data: bytes) -> None:
+        """Run the readers over one input."""
+        ...
+
+    def seeds(self) -> list[bytes]:
+        """The seed corpus."""
+        ...
+
+    def mutation(self, data: bytes, rng: random.Random) -> bytes:
+        """One structure-aware mutation of ``data``."""
+        ...
+
+
 class Runner:
     """Runs every reader over one input per call, counting executions."""
 
@@ -80,12 +102,52 @@ class Runner:
     def __call__(self, data: bytes) -> None:
         """Exercise ``data`` as an image of every format (in a scratch directory)."""
         self.executions += 1
-        # Durability is not under test here, and fsync is most of an execution's time.
-        with mock.patch.object(os, "fsync", _no_sync), mock.patch.object(os, "fdatasync", _no_sync):
+        with no_sync():
             for item in self.formats:
                 for leftover in self.directory.iterdir():
                     leftover.unlink()
                 self.exercise(data, item, self.directory)
+
+    def seeds(self) -> list[bytes]:
+        """The sample images and the codec's images."""
+        return seed_images()
+
+    def mutation(self, data: bytes, rng: random.Random) -> bytes:
+        """A structural corruption (``tests/fuzz/corruptions.py``)."""
+        return structural_mutation(data, rng)
+
+
+class StateTarget:
+    """The ``state`` target: fuzzed drive states beside one valid image (bench/fuzz/state.py)."""
+
+    def __init__(self, directory: Path) -> None:
+        from bench.fuzz.state import StateRunner, mutate_state
+
+        with no_sync():
+            self.runner = StateRunner(directory)
+        self._mutate = mutate_state
+        self.executions = 0
+
+    def __call__(self, data: bytes) -> None:
+        """Run the readers with ``data`` as the drive state."""
+        self.executions += 1
+        with no_sync():
+            self.runner(data)
+
+    def seeds(self) -> list[bytes]:
+        """States the drive saved."""
+        return self.runner.seeds
+
+    def mutation(self, data: bytes, rng: random.Random) -> bytes:
+        """One field set to an extreme value."""
+        return self._mutate(data, rng)
+
+
+@contextlib.contextmanager
+def no_sync() -> Iterator[None]:
+    """Durability is not under test here, and fsync is most of an execution's time."""
+    with mock.patch.object(os, "fsync", _no_sync), mock.patch.object(os, "fdatasync", _no_sync):
+        yield
 
 
 def _no_sync(fd: int) -> None:
@@ -109,14 +171,14 @@ def structural_mutation(data: bytes, rng: random.Random) -> bytes:
     return corrupt(data, rng.choice(FORMATS), [change])[0][:MAX_LEN]
 
 
-def run_atheris(atheris: Any, runner: Runner, seconds: int, corpus: Path, artifacts: Path) -> None:
+def run_atheris(atheris: Any, runner: Target, seconds: int, corpus: Path, artifacts: Path) -> None:
     """Fuzz with libFuzzer for ``seconds`` (its own summary is printed on stderr)."""
 
     def mutate(data: bytes, max_size: int, seed: int) -> bytes:
         rng = random.Random(seed)
         if rng.random() < 0.5:
             return bytes(atheris.Mutate(data, max_size))
-        return structural_mutation(data, rng)[:max_size]
+        return runner.mutation(data, rng)[:max_size]
 
     args = [
         sys.argv[0],
@@ -132,16 +194,16 @@ def run_atheris(atheris: Any, runner: Runner, seconds: int, corpus: Path, artifa
     atheris.Fuzz()
 
 
-def run_plain(runner: Runner, seconds: int, artifacts: Path) -> int:
-    """The fallback: random structural and byte mutations of the seeds, same checks."""
+def run_plain(runner: Target, seconds: int, artifacts: Path) -> int:
+    """The fallback: random structural mutations of the seeds, same checks."""
     print("PLAIN random mutator (no coverage guidance): atheris is not in use", file=sys.stderr)
     rng = random.Random()
-    pool = seed_images()
+    pool = runner.seeds()
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         data = rng.choice(pool)
         for _ in range(rng.randint(1, 3)):
-            data = structural_mutation(data, rng)
+            data = runner.mutation(data, rng)
         try:
             runner(data)
         except Exception:
@@ -161,6 +223,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.fuzz.images", description=__doc__)
     parser.add_argument("seconds", nargs="?", type=int, default=600, help="how long to run")
     parser.add_argument("--plain", action="store_true", help="plain random mutator, no atheris")
+    parser.add_argument(
+        "--target",
+        choices=["images", "state"],
+        default="images",
+        help="images: fuzzed image bytes; state: fuzzed drive states beside a valid image",
+    )
     parser.add_argument("--corpus", type=Path, default=Path("fuzz-corpus"))
     parser.add_argument("--artifacts", type=Path, default=Path("fuzz-artifacts"))
     options = parser.parse_args(argv)
@@ -169,8 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     scratch = Path(options.artifacts, "scratch")
     scratch.mkdir(exist_ok=True)
     atheris = None if options.plain else _atheris()
-    runner = _runner(scratch, atheris)  # first: the readers are imported instrumented
-    for n, seed in enumerate(seed_images()):
+    runner = _runner(scratch, atheris, options.target)  # first: readers imported instrumented
+    for n, seed in enumerate(runner.seeds()):
         (options.corpus / f"seed-{n:02d}").write_bytes(seed)
     if atheris is None:
         return run_plain(runner, options.seconds, options.artifacts)
@@ -187,14 +255,13 @@ def _atheris() -> Any:
         return None
 
 
-def _runner(directory: Path, atheris: Any) -> Runner:
-    """The runner, its readers imported under atheris' coverage instrumentation if in use."""
-    if atheris is None:
-        return Runner(directory)
-    instrument: Callable[..., Any] = atheris.instrument_imports
-    with instrument(include=["devices", "rmtd"]):
-        importlib.import_module("tests.fuzz.readers")  # and with it every reader
-    return Runner(directory)
+def _runner(directory: Path, atheris: Any, target: str = "images") -> Target:
+    """The target, its readers imported under atheris' coverage instrumentation if in use."""
+    if atheris is not None:
+        instrument: Callable[..., Any] = atheris.instrument_imports
+        with instrument(include=["devices", "rmtd"]):
+            importlib.import_module("tests.fuzz.readers")  # and with it every reader
+    return StateTarget(directory) if target == "state" else Runner(directory)
 
 
 if __name__ == "__main__":

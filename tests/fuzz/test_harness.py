@@ -28,3 +28,20 @@ def test_structural_mutations_change_the_seeds(tmp_path: Path) -> None:
     runner = Runner(tmp_path)
     for data in mutated:
         runner(data)
+
+
+def test_the_state_target_runs_its_seeds_and_mutations(tmp_path: Path) -> None:
+    import json
+    import random
+
+    from bench.fuzz.images import StateTarget
+
+    target = StateTarget(tmp_path)
+    seeds = target.seeds()
+    positions = [json.loads(s)["drive"]["position"] for s in seeds]
+    assert positions == [0, 2, 4, 8, 0]  # the states the drive saved mean something
+    rng = random.Random(3)
+    for seed in seeds:
+        target(seed)
+        target(target.mutation(seed, rng))
+    assert target.executions == 2 * len(seeds)
