@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import logging
 import os
 import random
 import sys
@@ -232,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, default=Path("fuzz-corpus"))
     parser.add_argument("--artifacts", type=Path, default=Path("fuzz-artifacts"))
     options = parser.parse_args(argv)
+    # What the devices log is expected here; vmt's logging.basicConfig, finding a handler,
+    # leaves it alone instead of keeping the first captured stderr for good.
+    logging.getLogger().addHandler(logging.NullHandler())
     options.corpus.mkdir(parents=True, exist_ok=True)
     options.artifacts.mkdir(parents=True, exist_ok=True)
     scratch = Path(options.artifacts, "scratch")
