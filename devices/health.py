@@ -35,7 +35,14 @@ from devices.kinds import (
     format_title,
     tape_format,
 )
-from devices.state import DriveState, SavedState, StateFile, VolumeInfo, lock_exclusive
+from devices.state import (
+    DriveState,
+    SavedState,
+    StateFile,
+    VolumeInfo,
+    lock_exclusive,
+    out_of_range,
+)
 from devices.storage import FileStorage
 from devices.tapemap import summarize
 from devices.vtape import known, open_image_file, pending_write, torn_is_ours, write_protected
@@ -275,6 +282,8 @@ def _shape_problems(part: object, cls: type) -> Iterator[tuple[str, str]]:
                 yield f.name, "not a list of object numbers"
         elif type(value) is not type(default):
             yield f.name, f"{type(value).__name__} where {type(default).__name__} belongs"
+        elif out_of_range(f.name, value):
+            yield f.name, f"{value} is out of range"
 
 
 def _index_findings(

@@ -132,7 +132,7 @@ def foreign_content(storage: Storage, fmt: TapeFormat, torn_first_ok: bool = Fal
         return None
     head = bytearray(_SNIFF_BYTES)
     got = storage.read_into(0, memoryview(head))
-    looks = _describe(storage.name, bytes(head[:got]), storage.size())
+    looks = _describe(storage, bytes(head[:got]))
     what = _FORMAT_NAMES.get(fmt.name, "a tape image")
     return f"not {what} ({problem}); it looks like {looks}"
 
@@ -225,9 +225,9 @@ def describe_content(path: str) -> str:
         if not os.path.isfile(path):
             return "a directory" if os.path.isdir(path) else "not a regular file"
         head = os.pread(fd, _SNIFF_BYTES, 0)
+        return _describe(_FdStorage(path, fd, info.st_size), head)
     finally:
         os.close(fd)
-    return _describe(path, head, info.st_size)
 
 
 def describe_fd(fd: int) -> str:
@@ -235,16 +235,18 @@ def describe_fd(fd: int) -> str:
     try:
         size = os.fstat(fd).st_size
         head = os.pread(fd, _SNIFF_BYTES, 0)
+        return _describe(_FdStorage("", fd, size), head)
     except OSError:
         return "a file"
-    return _describe("", head, size)
 
 
-def _describe(name: str, head: bytes, size: int) -> str:
-    kind = image_kind(_BytesStorage(name, head, size)) if size else None
+def _describe(storage: Storage, head: bytes) -> str:
+    # The probes read the file itself, not only the head: a first record longer than the
+    # head has its trailing length word beyond it (a 64 KiB record is an image all the same).
+    kind = image_kind(storage)
     if kind is not None:
         return kind.value
-    return describe_bytes(head, size)
+    return describe_bytes(head, storage.size())
 
 
 def image_kind(storage: Storage) -> DeviceKind | None:
@@ -265,24 +267,22 @@ def image_kind(storage: Storage) -> DeviceKind | None:
     return None
 
 
-class _BytesStorage:
-    """The first bytes of a file as a read-only :class:`Storage`, for probing."""
+class _FdStorage:
+    """A file open on a descriptor as a read-only :class:`Storage`, for probing."""
 
-    def __init__(self, name: str, head: bytes, size: int) -> None:
+    def __init__(self, name: str, fd: int, size: int) -> None:
         self.name = name
-        self._head = head
+        self._fd = fd
         self._size = size
 
     def size(self) -> int:
         return self._size
 
     def read_into(self, offset: int, buffer: memoryview) -> int:
-        chunk = self._head[offset : offset + len(buffer)]
-        buffer[: len(chunk)] = chunk
-        return len(chunk)
+        return os.preadv(self._fd, [buffer], offset)
 
     def extent(self, offset: int, length: int) -> None:
-        """Bytes in memory lie in no file."""
+        """A probe needs no extent."""
 
     def write_at(self, offset: int, data: object) -> None:
         raise tape_error(errno.EBADF, f"{self.name}: read-only probe")

@@ -24,6 +24,7 @@ from typing import Any
 from devices.atomic import read_no_follow, write_atomically
 from devices.errors import tape_error
 from devices.formats.index import ImageIdentity
+from devices.interface import MAX_RECORD
 
 log = logging.getLogger(__name__)
 
@@ -101,10 +102,33 @@ class SavedState:
     unknown, so the volume counts as protected (fail closed) and the file is kept as it is."""
 
 
+_INT32_MAX = (1 << 31) - 1
+_RANGES = {
+    "position": (0, 1 << 62),
+    "fileno": (-1, _INT32_MAX),  # struct mtget's mt_fileno and mt_blkno are ints; -1 unknown
+    "blkno": (-1, _INT32_MAX),
+    "block_size": (0, MAX_RECORD),  # what MTSETBLK accepts at most
+    "density": (0, 0xFF),  # a density code is 8 bits (mt_dsreg)
+    "capacity": (0, 1 << 62),
+    "early_warning": (0, 1 << 62),
+}
+"""The values a number in the state can hold; one outside was never written by us."""
+
+
+def out_of_range(name: str, value: object) -> bool:
+    """Whether the state field ``name`` holds a number no drive could have saved."""
+    bounds = _RANGES.get(name)
+    if bounds is None or not isinstance(value, int) or isinstance(value, bool):
+        return False
+    return not bounds[0] <= value <= bounds[1]
+
+
 def _from_dict(cls: Any, data: object, wrong: list[str]) -> Any:
     """Build dataclass ``cls`` from ``data``, ignoring unknown keys; wrong types are noted.
 
-    A field of the wrong type takes its default and its name is appended to ``wrong``.
+    A field of the wrong type, or a number out of its range (a negative position, a block
+    size of terabytes: damage, which readers must not trust), takes its default and its name
+    is appended to ``wrong``.
 
     A list field (the default is a list) keeps only a list of non-negative ints, sorted and
     without duplicates; anything else in its place gives the default (an empty list).
@@ -123,7 +147,7 @@ def _from_dict(cls: Any, data: object, wrong: list[str]) -> Any:
                 values[f.name] = sorted(set(value))
             else:
                 wrong.append(f.name)
-        elif type(value) is not type(default):
+        elif type(value) is not type(default) or out_of_range(f.name, value):
             wrong.append(f.name)
         else:
             values[f.name] = value

@@ -387,6 +387,8 @@ def pending_write(saved: SavedState, identity: ImageIdentity, storage: Storage) 
     since = saved.writing_since
     if since is None or saved.identity is None or not _same_inode(saved.identity, identity):
         return None
+    if since > storage.size():  # the bytes it saw are not there: no write of ours began there
+        return None
     if _fingerprint(storage, since) != saved.writing_check:
         return None
     if since == 0 and recognised_format(storage) is not None:

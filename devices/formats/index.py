@@ -7,14 +7,17 @@ reading record ``i`` is one positioned read. Object numbers are also the SCSI lo
 that MTSEEK and MTIOCPOS use.
 
 The index is saved beside its image and trusted only while the image's identity (size, times,
-inode and device of the file actually opened) is what it was when it was saved, and its first
-and last objects are where it says; otherwise the image is scanned again.
+inode and device of the file actually opened) is what it was when it was saved, its body is the
+one saved (a CRC-32 in its header), and its first and last objects are where it says; otherwise
+the image is scanned again. (Without the CRC a flipped bit in a side file would be trusted: a
+record offset past the end of the image, or a length of terabytes, read as if true.)
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import zlib
 from array import array
 from bisect import bisect_left
 from dataclasses import dataclass
@@ -32,7 +35,7 @@ FILEMARK = -1
 """Length code of a filemark. Good records store their length (>= 0); bad ones ``-2 - length``."""
 
 _HEADER = Struct(
-    "magic" / Const(b"RMTDIDX2"),
+    "magic" / Const(b"RMTDIDX3"),
     "image_size" / Int64ul,
     "image_mtime_ns" / Int64ul,
     "image_inode" / Int64ul,
@@ -41,6 +44,7 @@ _HEADER = Struct(
     "marks" / Int64ul,
     "image_ctime_ns" / Int64ul,
     "image_device" / Int64ul,
+    "body_crc" / Int64ul,
 )
 _HEADER_SIZE = _HEADER.sizeof()
 _ITEM = Int64sl.sizeof()
@@ -149,10 +153,18 @@ class ObjectIndex:
                 "marks": len(self.marks),
                 "image_ctime_ns": identity.ctime_ns,
                 "image_device": identity.device,
+                "body_crc": self._crc(),
             }
         )
         body = (memoryview(a).cast("B") for a in (self.offsets, self.lengths, self.marks))
         write_atomically(path, [header, *body])
+
+    def _crc(self) -> int:
+        """CRC-32 of the saved body: offsets, lengths and marks, as stored."""
+        crc = 0
+        for part in (self.offsets, self.lengths, self.marks):
+            crc = zlib.crc32(memoryview(part).cast("B"), crc)
+        return crc
 
     @classmethod
     def load(cls, path: str, identity: ImageIdentity) -> ObjectIndex | None:
@@ -185,4 +197,7 @@ class ObjectIndex:
         index.lengths.frombytes(body[_ITEM * count : _ITEM * 2 * count])
         index.marks.frombytes(body[_ITEM * 2 * count :])
         index.end = head.end
+        if index._crc() != head.body_crc:
+            log.info("%s: its body is not the one saved (CRC), rescanning", path)
+            return None
         return index

@@ -1,0 +1,1 @@
+"""The atheris harness of the tape-image readers (see README.md here)."""

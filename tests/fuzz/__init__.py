@@ -1,0 +1,1 @@
+"""Fuzzed readers: every reader of a tape image over corrupted images (hypothesis)."""
