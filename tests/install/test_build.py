@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import subprocess
+import sys
 import tarfile
 import tomllib
 import zipfile
@@ -86,3 +87,21 @@ def test_man_finds_and_renders_the_pages(installed: Installed) -> None:
     rendered = run("man", "-l", installed.prefix / "share/man/man1/vmt.1").stdout
     unhyphenated = rendered.replace("\u2010", "-")  # groff's hyphen where it broke a word
     assert "vmt convert" in rendered and "--rsh-command" in unhyphenated
+
+
+def test_pipx_installs_programs_and_pages(built: Built, tmp_path: Path) -> None:
+    pipx_dirs = {
+        "PIPX_HOME": tmp_path / "home",
+        "PIPX_BIN_DIR": tmp_path / "bin",
+        "PIPX_MAN_DIR": tmp_path / "man",
+    }
+    env = {**os.environ, **{key: str(path) for key, path in pipx_dirs.items()}}
+    pipx = Path(sys.executable).parent / "pipx"
+    subprocess.run([pipx, "install", built.wheel], env=env, capture_output=True, check=True)
+    for program in ("rmtd", "vmt"):
+        result = run(tmp_path / "bin" / program, "--version")
+        assert result.stdout == f"{program}, version {VERSION}\n"
+    for target, source in MAN_PAGES.items():
+        linked = tmp_path / "man" / target.removeprefix("share/man/")
+        assert linked.read_bytes() == (ROOT / source).read_bytes()
+        assert "SYNOPSIS" in run("man", "-l", linked).stdout
