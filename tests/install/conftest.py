@@ -62,7 +62,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     base = tmp_path_factory.mktemp("build")
     tree = base / "tree"
     shutil.copytree(ROOT, tree, ignore=IGNORED, symlinks=True)
-    run(sys.executable, "-m", "build", "--outdir", base / "dist", tree)
+    result = run(sys.executable, "-m", "build", "--outdir", base / "dist", tree)
+    log = result.stdout + result.stderr
+    assert "* Building wheel from sdist" in log  # not from the tree: the sdist is enough
     (sdist,) = (base / "dist").glob("rmtd-*.tar.gz")
     (wheel,) = (base / "dist").glob("rmtd-*.whl")
     return Built(sdist, wheel)

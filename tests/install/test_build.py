@@ -73,6 +73,8 @@ def test_man_finds_and_renders_the_pages(installed: Installed) -> None:
         page = installed.prefix / target
         rendered = run("man", "-l", page).stdout
         assert "SYNOPSIS" in rendered and "OPTIONS" in rendered
+        checked = run("man", "--warnings", "-l", page)  # groff's warnings: bad roff
+        assert checked.stderr == ""
     # man-db adds <dir>/../share/man for each PATH entry: a venv's bin on PATH is enough.
     env_path = f"{installed.bin}{os.pathsep}{os.environ['PATH']}"
     for section, name, target in (("8", "rmtd", "man8/rmtd.8"), ("1", "vmt", "man1/vmt.1")):
