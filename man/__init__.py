@@ -1,0 +1,1 @@
+"""Manual pages and the script that writes them (``python -m man.build``)."""
