@@ -44,6 +44,7 @@ from devices.storage import FileStorage
 from devices.stream import StreamingTape
 from devices.vtape import SIDE_FILES, open_tape_image
 from rmtd.vmt import main as vmt_main
+from tests import chunk_codec
 from tests.simh_codec import Obj, encode
 
 T = TypeVar("T")
@@ -63,8 +64,12 @@ class FuzzFormat:
         return tape_format(self.kind, f"image{self.suffix}")
 
 
-FORMATS: tuple[FuzzFormat, ...] = (FuzzFormat(DeviceKind.SIMH, ".tap", encode),)
-"""The formats the fuzzing covers; add a line per new format (AWS, HET...)."""
+FORMATS: tuple[FuzzFormat, ...] = (
+    FuzzFormat(DeviceKind.SIMH, ".tap", encode),
+    FuzzFormat(DeviceKind.AWS, ".aws", chunk_codec.encode),
+    FuzzFormat(DeviceKind.HET, ".het", lambda objects: chunk_codec.encode(objects, method=1)),
+)
+"""The formats the fuzzing covers; add a line per new format."""
 
 
 class ReaderBugError(AssertionError):
@@ -239,7 +244,10 @@ def probe_and_describe(path: Path, item: FuzzFormat) -> None:
         described = [describe_fd(storage.fileno()), describe_content(str(path))]
     finally:
         storage.close()
-    if accepted and described != [item.kind.value] * 2:
+    # A HET image whose first blocks are stored raw is an AWS image too, byte for byte:
+    # describe_* names the plainer format then (kinds.image_kind).
+    names = {item.kind.value} | ({DeviceKind.AWS.value} if item.kind is DeviceKind.HET else set())
+    if accepted and not set(described) <= names:
         raise ReaderBugError(f"an image the probe accepts is described as {described}")
 
 
