@@ -158,6 +158,12 @@ class FaultyTape:
     def _operation(self, what: str) -> None:
         """Count an operation; sleep first if stuck, fail if the medium has gone."""
         if self.faults.delay:
+            if not self.operations:  # once per open: a line per operation would drown the log
+                log.warning(
+                    "%s: injected fault delay (%g s) before every operation, from operation 1",
+                    self.name,
+                    self.faults.delay,
+                )
             time.sleep(self.faults.delay)
         self.operations += 1
         gone = self.faults.disappear_after
@@ -188,8 +194,12 @@ class FaultyTape:
         size = tape.block_size or count
         return tape.image.record_size(size) * (count // size)
 
-    def _check_room(self, length: int, what: str) -> None:
-        """Refuse what would cross the end of medium, or the write early warning refuses."""
+    def _check_room(self, length: int, what: str, warning: bool = True) -> None:
+        """Refuse what would cross the end of medium, or the write early warning refuses.
+
+        Filemarks (``warning=False``) meet only the end of medium, as on the drive, whose
+        ``write_filemarks`` checks the capacity and not the early-warning alternation.
+        """
         tape = self._tape
         if tape is None:
             return
@@ -198,7 +208,7 @@ class FaultyTape:
         if end is not None and start + length > end:
             raise self._fire(errno.ENOSPC, "end_of_medium_at", f"{what} (end of medium at {end})")
         warn = self.faults.early_warning_at
-        if warn is not None and self._refuse_next_write and start >= warn:
+        if warning and warn is not None and self._refuse_next_write and start >= warn:
             self._refuse_next_write = False
             raise self._fire(errno.ENOSPC, "early_warning_at", f"{what} (early warning at {warn})")
 
@@ -256,7 +266,8 @@ class FaultyTape:
         """A tape operation; filemarks, too, stop at the end of medium."""
         self._operation(f"tape operation {op}")
         if op in _MARKS and count > 0 and self._tape is not None:
-            self._check_room(self._tape.image.filemark_size() * count, f"{count} filemark(s)")
+            size = self._tape.image.filemark_size() * count
+            self._check_room(size, f"{count} filemark(s)", warning=False)
         return self.inner.ioctl(op, count)
 
     def status(self) -> DriveStatus:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import errno
+import os
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from devices.interface import GeneralStatus
+from rmtd.client import RemoteTape
 from rmtd.testing import Faults, NthError, faults_config
 from tests.e2e.conftest import FAKERSH, RMTD, Run
 from tests.e2e.test_tar import tree
@@ -19,6 +23,7 @@ FAULTS = {
     "flaky.tap": Faults(read_error=NthError(3, errno.EIO)),
     "small.tap": Faults(end_of_medium_at=32 << 10),
     "gone.tap": Faults(disappear_after=0),
+    "warn.tap": Faults(early_warning_at=3 * 10248),
 }
 
 
@@ -72,3 +77,28 @@ def test_a_medium_that_disappears(run: Run, served: Path, tmp_path: Path) -> Non
         "gone.tap: injected fault disappear_after (ENOMEDIUM)"
         in (tmp_path / "rmtd.log").read_text()
     )
+
+
+def test_early_warning_through_the_python_client(server: str, tmp_path: Path) -> None:
+    env = {**os.environ, "SERVER": server}
+    flags = os.O_RDWR | os.O_CREAT
+    record = bytes(10240)
+    with RemoteTape.connect(
+        "localhost:warn.tap", flags, rsh_command=FAKERSH, rmt_command="rmtd", env=env
+    ) as tape:
+        results = [_errno(lambda: tape.write(record)) for _ in range(6)]
+        eot = tape.status().gstat & GeneralStatus.EOT
+    # Records 1-3 end at 30744 bytes of image: the 3rd reaches early warning, then
+    # every other write is refused, as the drive does past its capacity's early warning.
+    assert results == [None, None, None, errno.ENOSPC, None, errno.ENOSPC]
+    assert eot
+    log = (tmp_path / "rmtd.log").read_text()
+    assert "warn.tap: injected fault early_warning_at (ENOSPC) on write 4" in log
+
+
+def _errno(call: Callable[[], object]) -> int | None:
+    try:
+        call()
+    except OSError as exc:
+        return exc.errno
+    return None

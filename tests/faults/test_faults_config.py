@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import re
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,16 @@ def test_the_opener_wraps_only_a_name_with_faults(tmp_path: Path) -> None:
         flaky.readinto(memoryview(bytearray(10)))
     assert failed.value.errno == errno.EIO
     flaky.close()
+
+
+def test_the_readme_example_parses() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    (block,) = re.findall(r"```toml\n(\[faults\..*?)```", readme, re.S)
+    assert parse_config(block).faults["flaky.tap"] == Faults(
+        read_error=NthError(3, errno.EIO),
+        write_error=NthError(10, errno.ENOSPC),
+        early_warning_at=1 << 20,
+        end_of_medium_at=2 << 20,
+        delay=0.5,
+        disappear_after=20,
+    )

@@ -115,12 +115,15 @@ def test_early_warning_alternates_and_shows_eot(tape: VirtualTapeDrive) -> None:
     results = [errno_of(lambda: faulty.write(RECORD)) for _ in range(5)]
     assert results == [None, errno.ENOSPC, None, errno.ENOSPC, None]
     assert faulty.status().gstat & GeneralStatus.EOT
+    assert faulty.ioctl(MtOp.MTWEOF, 1) == 1  # filemarks meet only the end of medium
+    assert errno_of(lambda: faulty.write(RECORD)) == errno.ENOSPC  # alternation goes on
     assert tape.volume.capacity == 0  # nothing recorded on the volume
 
 
 def test_delay_before_every_operation(
-    tape: VirtualTapeDrive, monkeypatch: pytest.MonkeyPatch
+    tape: VirtualTapeDrive, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, "devices.faults")
     slept: list[float] = []
     monkeypatch.setattr("devices.faults.time.sleep", slept.append)
     faulty = FaultyTape(tape, Faults(delay=0.5), "t.tap", tape)
@@ -129,6 +132,9 @@ def test_delay_before_every_operation(
     faulty.status()
     faulty.ioctl(MtOp.MTNOP, 1)
     assert slept == [0.5, 0.5, 0.5]
+    assert [r.getMessage() for r in caplog.records] == [
+        "t.tap: injected fault delay (0.5 s) before every operation, from operation 1"
+    ]
 
 
 def test_values_are_checked() -> None:
