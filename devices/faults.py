@@ -201,8 +201,8 @@ class FaultyTape:
         ``write_filemarks`` checks the capacity and not the early-warning alternation.
         """
         tape = self._tape
-        if tape is None:
-            return
+        if tape is None or not tape.loaded:
+            return  # no medium: the drive says so (ENOMEDIUM)
         start = tape.image.index.offset(tape.state.position)
         end = self.faults.end_of_medium_at
         if end is not None and start + length > end:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import re
 from pathlib import Path
 
@@ -116,3 +117,23 @@ def test_the_readme_example_parses() -> None:
         delay=0.5,
         disappear_after=20,
     )
+
+
+def test_a_named_drive_with_faults_is_wrapped_with_its_tape(tmp_path: Path) -> None:
+    from rmtd.drives import DriveStore
+
+    _tape(tmp_path, "vol.tap")
+    config = parse_config(
+        f'root = "{tmp_path}"\n[drives.mua0]\nimage = "vol.tap"\n'
+        '[faults."MUA0"]\nend_of_medium_at = 0\n'
+    )
+    opener = DeviceOpener(
+        OpenerConfig(root=config.root, state_dir=config.state_path, faults=config.faults),
+        DriveStore(config),
+    )
+    device = opener.open("mua0:", os.O_RDWR)
+    assert isinstance(device, FaultyTape) and device.name == "mua0:"
+    with pytest.raises(OSError) as failed:
+        device.write(b"x" * 10)
+    assert failed.value.errno == errno.ENOSPC  # the offset reached the tape under the drive
+    device.close()
