@@ -124,6 +124,7 @@ def build_session(
         sync=config.sync,
         state_dir=config.state_path,
         defaults=config.defaults,
+        faults=config.faults,
     )
     opener = DeviceOpener(opener_config, drives, grant)
     session = Session(opener.open, SessionConfig(lseek_order=config.lseek_order), audit)

@@ -24,6 +24,8 @@ the ``vmt`` drive commands read the same file::
     local_user = "alice"
     devices = ["alice/*.tap", "mua0"]
     mode = "read-write"
+    [faults."flaky.tap"]           # faults to inject: see rmtd.faults_config
+    read_error = { at = 3, errno = "EIO" }
 
 ``state_dir`` (default ``<root>/.rmtd``) holds which volume each named drive holds now (the
 config's ``image`` is only the first) and the pending operator requests; clients cannot open
@@ -42,15 +44,17 @@ import math
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
 from devices.durability import SyncLevel
+from devices.faults import Faults
 from devices.interface import DEFAULT_MAX_FILEMARKS, MAX_FILEMARKS_LIMIT
 from rmtd.access import AccessConfig
 from rmtd.access_config import check_access
 from rmtd.devspec import Qualifiers, parse_qualifiers
+from rmtd.faults_config import check_faults
 from rmtd.protocol import DEFAULT_MAX_RECORD, MAX_RECORD_LIMIT, LseekOrder
 
 DEFAULT_CONFIG = "/etc/rmtd.toml"
@@ -70,6 +74,7 @@ _TOP_KEYS = (
     "defaults",
     "drives",
     "access",
+    "faults",
 )
 SYNC_CHOICES = tuple(level.value for level in SyncLevel)
 """The values of ``sync`` (and ``--sync``)."""
@@ -118,6 +123,7 @@ class ServerConfig:
             and named drives alike.
         drives: the named drives.
         access: the ``[access]`` table; ``None``: there is none (every open allowed).
+        faults: faults to inject, by device key (``[faults."vol.tap"]``, rmtd.faults_config).
         source: the file the configuration came from, for messages (``""``: none).
     """
 
@@ -131,6 +137,7 @@ class ServerConfig:
     defaults: Qualifiers = field(default_factory=Qualifiers)
     drives: tuple[DriveConfig, ...] = ()
     access: AccessConfig | None = None
+    faults: Mapping[str, Faults] = field(default_factory=dict)
     source: str = ""
 
     @property
@@ -247,10 +254,11 @@ class _Checker:
             assist_timeout=self.seconds(data, "assist_timeout", 600.0),
             state_dir=self.directory(data, "state_dir", must_exist=False),
             defaults=defaults,
-            drives=self.drives(data.get("drives", {}), (defaults, max_record)),
+            drives=(drives := self.drives(data.get("drives", {}), (defaults, max_record))),
             access=check_access(data["access"], self.fail, self.base_dir)
             if "access" in data
             else None,
+            faults=check_faults(data.get("faults", {}), self.fail, _drive_in(drives)),
             source=self.source,
         )
 
@@ -350,6 +358,17 @@ def key_error(
         line, name = find_entry_line(text, path, entry), f"{'.'.join(path)} #{entry}"
     where = f"{source}, line {line}" if line else source
     return ConfigError(f"{where}: {name}: {why}")
+
+
+def _drive_in(drives: tuple[DriveConfig, ...]) -> Callable[[str], str | None]:
+    """Which of ``drives`` a name means (its key), else ``None``."""
+    names = {d.name for d in drives}
+
+    def find(name: str) -> str | None:
+        key = drive_key(name)
+        return key if key in names else None
+
+    return find
 
 
 def _kind(value: object) -> str:

@@ -30,7 +30,7 @@ import errno
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -38,6 +38,7 @@ from devices.cdrom import CdRom
 from devices.drive import VirtualTapeDrive
 from devices.durability import SyncLevel
 from devices.errors import tape_error
+from devices.faults import Faults, FaultyTape
 from devices.interface import DEFAULT_MAX_FILEMARKS, MtOp, OpenOptions, TapeDevice
 from devices.kinds import DeviceKind, claimed_kind, kind_by_name
 from devices.plainfile import PlainFile
@@ -74,6 +75,8 @@ class OpenerConfig:
         state_dir: the server's own state (drives, operator requests): no client name may
             lead inside it.
         defaults: qualifiers applied before a drive's and the client's own.
+        faults: faults to inject, by device name as clients give it (a path inside the root,
+            normalized) or by named drive (lower case, no colon); see devices.faults.
     """
 
     root: str | None = None
@@ -83,6 +86,7 @@ class OpenerConfig:
     sync: SyncLevel = SyncLevel.CLOSE
     state_dir: str | None = None
     defaults: Qualifiers = field(default_factory=Qualifiers)
+    faults: Mapping[str, Faults] = field(default_factory=dict)
 
     @property
     def paths(self) -> PathPolicy:
@@ -107,6 +111,23 @@ class DeviceOpener:
         self.grant = grant
 
     def open(self, name: str, flags: int, force_tape: bool = False) -> TapeDevice:
+        """Open the device ``name`` as :meth:`open_device` does, with its faults, if any.
+
+        The one place faults are injected: a device with none configured is returned as
+        opened, so its reads and writes cost nothing extra.
+        """
+        device = self.open_device(name, flags, force_tape)
+        if not self.config.faults:
+            return device
+        spec = parse_device_spec(name, self.config.defaults, self.config.max_record)
+        drive = self.drives.find(spec.name) if self.drives is not None else None
+        key = drive.name if drive is not None else os.path.normpath(spec.name)
+        faults = self.config.faults.get(key)
+        if faults is None or faults.empty:
+            return device
+        return FaultyTape(device, faults, spec.name, _tape_under(device))
+
+    def open_device(self, name: str, flags: int, force_tape: bool = False) -> TapeDevice:
         """Open the device ``name`` (a device spec with qualifiers) with ``os.open`` flags.
 
         Args:
@@ -365,6 +386,17 @@ class DeviceOpener:
             store.release(drive, image, reshelve=reshelve)
 
         return NamedDriveDevice(device, held, release, how[1])
+
+
+def _tape_under(device: TapeDevice) -> VirtualTapeDrive | None:
+    """The tape drive an opened device serves, through its wrappers; ``None``: not a tape."""
+    while not isinstance(device, VirtualTapeDrive):
+        if isinstance(device, StreamingTape):
+            return device.drive
+        if not isinstance(device, NamedDriveDevice):
+            return None
+        device = device.inner
+    return device
 
 
 def _grants_writing(grant: Grant, name: str, drive: bool) -> bool:

@@ -3,10 +3,12 @@
 ``rmtd.testing`` is what a test suite imports (as ``numpy.testing`` is): :class:`Tape` and the
 contents of its records (:class:`Random`, :class:`Pattern`, :class:`Data`, :class:`Tar`) build
 an image of any format rmtd writes; ``vmt synth`` builds the same images from a TOML spec.
-See :mod:`rmtd.testing.tape`.
+See :mod:`rmtd.testing.tape`. :class:`Faults` make a tape fail as real tapes fail, and
+:func:`faults_config` gives them to rmtd as configuration (:mod:`rmtd.testing.faults`).
 """
 
 from rmtd.testing.contents import Content, ContentError, Data, Pattern, Random, Records, Tar
+from rmtd.testing.faults import Faults, NthError, faults_config
 from rmtd.testing.tape import FORMATS, Entry, SynthError, Tape, Written
 
 __all__ = [
@@ -15,6 +17,8 @@ __all__ = [
     "ContentError",
     "Data",
     "Entry",
+    "Faults",
+    "NthError",
     "Pattern",
     "Random",
     "Records",
@@ -22,4 +26,5 @@ __all__ = [
     "Tape",
     "Tar",
     "Written",
+    "faults_config",
 ]
