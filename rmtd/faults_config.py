@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from devices.faults import Faults, NthError, errno_named
+from rmtd.sizes import parse_size
 
 Fail = Callable[[tuple[str, ...], str], Exception]
 """Builds the error for a key path and a reason (``rmtd.config._Checker.fail``)."""
@@ -126,13 +127,7 @@ def _size(table: dict[str, Any], at: tuple[str, ...], fail: Fail) -> int | None:
         return value
     if not isinstance(value, str):
         raise fail(at, f"expected a size (an integer, or a string such as 64k), got {value!r}")
-    # The one size syntax is vmt new's (a click parser); imported here, when a size is
-    # written as text, so the server does not load vmt's commands otherwise.
-    from click import BadParameter
-
-    from rmtd.vmt.images import _parse_size
-
     try:
-        return _parse_size(value)
-    except BadParameter as exc:
-        raise fail(at, exc.message) from None
+        return parse_size(value)
+    except ValueError as exc:
+        raise fail(at, str(exc)) from None

@@ -21,6 +21,7 @@ from devices.interface import OpenOptions
 from devices.state import VolumeInfo, default_early_warning
 from devices.tapemap import TapeFileSummary, summarize
 from devices.vtape import create_tape_image
+from rmtd.sizes import parse_size
 from rmtd.vmt.app import (
     EXIT_ERROR,
     StdoutClosedError,
@@ -34,17 +35,11 @@ from rmtd.vmt.app import (
 
 
 def _parse_size(text: str) -> int:
-    """Parse ``1048576``, ``64k``, ``100M``, ``1.5G`` (powers of 1024) into bytes."""
-    units = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-    value = text.strip().lower().removesuffix("b").removesuffix("i")
-    suffix = value[-1:] if value[-1:] in units and value[-1:] else ""
+    """:func:`rmtd.sizes.parse_size`, its errors as click's for an option."""
     try:
-        number = float(value[: len(value) - len(suffix)])
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a size such as 4096, 64k, 100M") from None
-    if number < 0:
-        raise click.BadParameter(f"{text!r} is negative")
-    return int(number * units[suffix])
+        return parse_size(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @main.command("new")

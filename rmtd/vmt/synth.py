@@ -50,6 +50,7 @@ from typing import Any
 import click
 
 from rmtd.config import ConfigError, _kind, key_error
+from rmtd.sizes import parse_size
 from rmtd.testing import (
     FORMATS,
     Content,
@@ -63,7 +64,6 @@ from rmtd.testing import (
 )
 from rmtd.testing.contents import TAR_FORMATS, TAR_RECORD
 from rmtd.vmt.app import EXIT_ERROR, EXIT_INTERRUPTED, errors_exit, main
-from rmtd.vmt.images import _parse_size
 
 TOP_KEYS = ("format", "density", "capacity", "early_warning", "block_size", "seed", "file")
 FILE_KEYS = ("records", "tar", "data", "record_size", "tar_format", "bad", "marks")
@@ -335,9 +335,9 @@ class _Parser:
                 at, f"expected a size (an integer, or a string such as 64k), got {_kind(value)}", n
             )
         try:
-            return _parse_size(value)
-        except click.BadParameter as exc:
-            raise self.fail(at, exc.message, n) from None
+            return parse_size(value)
+        except ValueError as exc:
+            raise self.fail(at, str(exc), n) from None
 
     def unknown(self, table: dict[str, Any], at: tuple[str, ...], known: tuple[str, ...]) -> None:
         for key in table:
