@@ -269,7 +269,9 @@ def test_the_readme_spec_and_its_python_give_the_same_tape(
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     section = readme.split("\n## vmt\n", 1)[1].split("\n## ", 1)[0]
     (spec,) = re.findall(r"```toml\n(.*?)```", section, re.S)
-    (code,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    found = re.search(r"The same tape from Python.*?```python\n(.*?)```", section, re.S)
+    assert found, "the README shows the spec's Python"
+    code = found.group(1)
     (tmp_path / "some" / "dir").mkdir(parents=True)
     (tmp_path / "some" / "dir" / "file").write_text("x\n")
     (tmp_path / "disk.img").write_bytes(bytes(300_000))
