@@ -17,6 +17,9 @@ plain file), so that a slow spell of a shared machine falls on all servers alike
 - "W 64 KiB --sync filemark/record": rmtd to a ``.tap`` at the other ``--sync`` levels
   (``close``, the default, is every other rmtd row), ``--mib``/4 MiB; the ratio is to the
   better C server's "W 64 KiB" (they never sync);
+- "W/R 10 KiB, faults configured": rmtd to a ``.tap`` with a ``[faults]`` table naming another
+  image (the tape served is not wrapped: faults cost nothing where none is due); the ratio is to
+  the C servers' 10 KiB rows;
 - "tar c/x -b 128": GNU tar archiving a ``--tar-mib`` MiB tree (made once per run) through
   a fake rsh, and reading it back to ``/dev/null``; MB/s of file data (bench/tarball.py).
 
@@ -48,10 +51,12 @@ from dataclasses import dataclass
 from bench.parallel import SESSIONS, parallel_round, session_groups
 from bench.positioning import FORMATS, make_image, operations, timed_operation
 from bench.rounds import (
+    FAULTS_ROW,
     SYNC_LEVELS,
     Results,
     Server,
     best_c,
+    faults_server,
     measure_pair,
     measure_write,
     median_rate,
@@ -66,6 +71,7 @@ from bench.tcp import Acceptor, Listen, tcp_servers
 
 COLUMNS = ("row", "server", "median", "÷ best C", "close ms", "peak RSS MiB")
 BASE_ROWS = {f"W {sync_row(level)}": "W 64 KiB" for level in SYNC_LEVELS}
+BASE_ROWS |= {f"{d} {FAULTS_ROW}": f"{d} 10 KiB" for d in ("W", "R")}
 """Rows whose ratio is to another row's C servers (those that only rmtd runs)."""
 MEASURED = ("fsf", "eom", "bsf", "seek")
 
@@ -168,12 +174,14 @@ def measure(workdir: str, found: list[Server], settings: Settings) -> list[tuple
         ]
         tar = TarBench(workdir, settings.tar_mib << 20)
         tar_servers = servers(workdir, "-tar")[0]
+        faulted = faults_server(found, workdir)
         for _ in range(rounds):
             throughput_round(found, total, results)
             for server in over_tcp:
                 measure_pair(results, "64 KiB tcp", server, total, 65536)
             for level, server in zip(SYNC_LEVELS, sync_servers(found), strict=True):
                 measure_write(results, sync_row(level), server, each, 65536)
+            measure_pair(results, FAULTS_ROW, faulted, total, 10240)
             parallel_round(groups, each, results, f"64 KiB x{sessions}")
             parallel_round(tcp_groups, each, results, f"64 KiB x{sessions} tcp")
             tar.round(tar_servers, results)
@@ -182,6 +190,7 @@ def measure(workdir: str, found: list[Server], settings: Settings) -> list[tuple
         acceptor.close()
     labels = [*throughput_rows(), "W 64 KiB tcp", "R 64 KiB tcp"]
     labels += [f"W {sync_row(level)}" for level in SYNC_LEVELS]
+    labels += [f"{d} {FAULTS_ROW}" for d in ("W", "R")]
     labels += [f"{d} 64 KiB x{sessions}{via}" for via in ("", " tcp") for d in ("W", "R")]
     return table_rows(results, [*labels, *TAR_ROWS], [server.name for server in found])
 

@@ -273,6 +273,21 @@ def sync_servers(found: Iterable[Server]) -> list[Server]:
     return [dataclasses.replace(tap, argv=[*tap.argv, "--sync", level]) for level in SYNC_LEVELS]
 
 
+FAULTS_ROW = "10 KiB, faults configured"
+"""The label (after the direction) of the rows through rmtd with a ``[faults]`` table for other
+names: faults must cost nothing where none is due (the tape is not even wrapped)."""
+
+
+def faults_server(found: Iterable[Server], workdir: str) -> Server:
+    """Rmtd to a ``.tap`` with a configuration whose ``[faults]`` name another image."""
+    from rmtd.testing import Faults, faults_config
+
+    config = os.path.join(workdir, "rmtd-faults.toml")
+    Path(config).write_text(faults_config({"elsewhere.tap": Faults(delay=1.0)}))
+    tap = next(server for server in found if server.name == "rmtd .tap")
+    return dataclasses.replace(tap, argv=[*tap.argv, "--config", config])
+
+
 def sync_row(level: str) -> str:
     """The label of a ``--sync`` row, after the direction."""
     return f"64 KiB --sync {level}"

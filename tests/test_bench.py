@@ -55,9 +55,11 @@ def test_quick_bench_prints_one_table_with_every_row() -> None:
         ]
 
     sync = [[f"W 64 KiB --sync {level}", "rmtd .tap"] for level in ("filemark", "record")]
+    faults = [[f"{d} 10 KiB, faults configured", "rmtd .tap"] for d in ("W", "R")]
     throughput = [
         *pairs("10 KiB", "64 KiB", "256 KiB", "1 MiB", "64 KiB tcp"),
         *sync,
+        *faults,
         *pairs("64 KiB x4", "64 KiB x4 tcp"),
     ]
     tar = [[f"tar {step} -b 128", name] for step in ("c", "x") for name in names]

@@ -24,6 +24,8 @@ FAULTS = {
     "small.tap": Faults(end_of_medium_at=32 << 10),
     "gone.tap": Faults(disappear_after=0),
     "warn.tap": Faults(early_warning_at=3 * 10248),
+    "badwrite.tap": Faults(write_error=NthError(2, errno.EIO)),
+    "stuck.tap": Faults(delay=0.05),
 }
 
 
@@ -102,3 +104,23 @@ def _errno(call: Callable[[], object]) -> int | None:
     except OSError as exc:
         return exc.errno
     return None
+
+
+def test_tar_writing_to_a_tape_whose_second_write_fails(run: Run, tmp_path: Path) -> None:
+    tree(tmp_path, "data", 8)
+    code, stderr = tar(
+        run, "-cf", "localhost:badwrite.tap", "-C", str(tmp_path), "data", check=False
+    )
+    assert code == 2
+    assert "tar: localhost\\:badwrite.tap: Cannot write: Input/output error" in stderr
+    log = (tmp_path / "rmtd.log").read_text()
+    assert "badwrite.tap: injected fault write_error (EIO) on write 2" in log
+
+
+def test_tar_through_a_stuck_drive_still_gets_its_archive(run: Run, tmp_path: Path) -> None:
+    tree(tmp_path, "data", 3)
+    tar(run, "-cf", "localhost:stuck.tap", "-C", str(tmp_path), "data")
+    code, stderr = tar(run, "-tf", "localhost:stuck.tap")
+    assert code == 0, stderr
+    log = (tmp_path / "rmtd.log").read_text()
+    assert "stuck.tap: injected fault delay" in log  # slow, not failing: the client waits
