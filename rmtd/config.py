@@ -219,8 +219,17 @@ def parse_config(text: str, source: str = "<config>", base_dir: str = ".") -> Se
     return _Checker(text, source, base_dir).server(data)
 
 
-class _Checker:
-    """Checks parsed TOML, with what it needs to name the line of a bad key."""
+class TomlChecker:
+    """Checks parsed TOML, with what it needs to name the line of a bad key.
+
+    The base of every checker of a TOML file users write (this configuration, ``vmt synth``
+    specs): errors name the file, the line and the key the same way.
+
+    Args:
+        text: the file's text (for the line numbers).
+        source: what to call the file in messages.
+        base_dir: where relative paths in it start.
+    """
 
     def __init__(self, text: str, source: str, base_dir: str) -> None:
         self.text = text
@@ -228,7 +237,18 @@ class _Checker:
         self.base_dir = base_dir
 
     def fail(self, path: tuple[str, ...], why: str, entry: int | None = None) -> ConfigError:
+        """The error for the key at ``path`` (of array entry ``entry``, 1-based)."""
         return key_error(self.text, self.source, path, why, entry)
+
+    def unknown(self, table: dict[str, Any], at: tuple[str, ...], known: tuple[str, ...]) -> None:
+        """Refuse a key of ``table`` (at ``at``) that is not one of ``known``."""
+        for key in table:
+            if key not in known:
+                raise self.fail((*at, key), f"unknown key (known: {', '.join(known)})")
+
+
+class _Checker(TomlChecker):
+    """Checks the server's configuration."""
 
     def server(self, data: dict[str, Any]) -> ServerConfig:
         self.unknown(data, (), _TOP_KEYS)
@@ -273,11 +293,6 @@ class _Checker:
         if qualifiers.blocksize is not None and qualifiers.blocksize > max_record:
             raise self.fail(at, f"/blocksize exceeds max_record {max_record}")
         return qualifiers
-
-    def unknown(self, table: dict[str, Any], at: tuple[str, ...], known: tuple[str, ...]) -> None:
-        for key in table:
-            if key not in known:
-                raise self.fail((*at, key), f"unknown key (known: {', '.join(known)})")
 
     def string(self, table: dict[str, Any], at: tuple[str, ...]) -> str | None:
         value = table.get(at[-1])

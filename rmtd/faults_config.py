@@ -26,7 +26,7 @@ from devices.faults import Faults, NthError, errno_named
 from rmtd.sizes import parse_size
 
 Fail = Callable[[tuple[str, ...], str], Exception]
-"""Builds the error for a key path and a reason (``rmtd.config._Checker.fail``)."""
+"""Builds the error for a key path and a reason (``rmtd.config.TomlChecker.fail``)."""
 
 _KEYS = (
     "read_error",

@@ -49,7 +49,7 @@ from typing import Any
 
 import click
 
-from rmtd.config import ConfigError, _kind, key_error
+from rmtd.config import ConfigError, TomlChecker, _kind, key_error
 from rmtd.sizes import parse_size
 from rmtd.testing import (
     FORMATS,
@@ -164,16 +164,8 @@ def parse_spec(
     return _Parser(text, source, base_dir).spec(data, target)
 
 
-class _Parser:
-    """Checks a parsed spec, with what it needs to name the line of a bad key."""
-
-    def __init__(self, text: str, source: str, base_dir: str) -> None:
-        self.text = text
-        self.source = source
-        self.base_dir = base_dir
-
-    def fail(self, path: tuple[str, ...], why: str, entry: int | None = None) -> ConfigError:
-        return key_error(self.text, self.source, path, why, entry)
+class _Parser(TomlChecker):
+    """Checks a parsed spec (errors naming file, line and key, as the configuration's)."""
 
     def spec(self, data: dict[str, Any], target: str | None) -> Spec:
         self.unknown(data, (), TOP_KEYS)
@@ -338,11 +330,6 @@ class _Parser:
             return parse_size(value)
         except ValueError as exc:
             raise self.fail(at, str(exc), n) from None
-
-    def unknown(self, table: dict[str, Any], at: tuple[str, ...], known: tuple[str, ...]) -> None:
-        for key in table:
-            if key not in known:
-                raise self.fail((*at, key), f"unknown key (known: {', '.join(known)})")
 
 
 def _file_key(key: str) -> str:
