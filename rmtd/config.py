@@ -197,13 +197,34 @@ def load_config(path: str) -> ServerConfig:
     Raises:
         ConfigError: the file cannot be read, is not TOML, or holds a bad setting.
     """
+    text = read_toml_file(path, "the configuration")
+    return parse_config(text, path, os.path.dirname(os.path.abspath(path)))
+
+
+def read_toml_file(path: str, what: str) -> str:
+    """The text of a TOML file a user wrote (``what`` it is, for the message).
+
+    Raises:
+        ConfigError: it cannot be read (missing, unreadable, not UTF-8).
+    """
     try:
         with open(path, encoding="utf-8") as src:
-            text = src.read()
+            return src.read()
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError(f"{path}: cannot read the configuration: {reason}") from None
-    return parse_config(text, path, os.path.dirname(os.path.abspath(path)))
+        raise ConfigError(f"{path}: cannot read {what}: {reason}") from None
+
+
+def parse_toml(text: str, source: str) -> dict[str, Any]:
+    """``text`` parsed as TOML.
+
+    Raises:
+        ConfigError: it is not TOML (the message says where, as tomllib does).
+    """
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
 
 
 def parse_config(text: str, source: str = "<config>", base_dir: str = ".") -> ServerConfig:
@@ -212,11 +233,7 @@ def parse_config(text: str, source: str = "<config>", base_dir: str = ".") -> Se
     Raises:
         ConfigError: the text is not TOML, or holds an unknown key, a wrong type or a bad value.
     """
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
-    return _Checker(text, source, base_dir).server(data)
+    return _Checker(text, source, base_dir).server(parse_toml(text, source))
 
 
 class TomlChecker:

@@ -43,13 +43,19 @@ from __future__ import annotations
 import errno
 import os
 import sys
-import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
 import click
 
-from rmtd.config import ConfigError, TomlChecker, _kind, key_error
+from rmtd.config import (
+    ConfigError,
+    TomlChecker,
+    _kind,
+    key_error,
+    parse_toml,
+    read_toml_file,
+)
 from rmtd.sizes import parse_size
 from rmtd.testing import (
     FORMATS,
@@ -140,12 +146,7 @@ def load_spec(path: str, target: str | None = None) -> Spec:
     Raises:
         ConfigError: the file cannot be read, is not TOML, or holds a bad key.
     """
-    try:
-        with open(path, encoding="utf-8") as src:
-            text = src.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError(f"{path}: cannot read the spec: {reason}") from None
+    text = read_toml_file(path, "the spec")
     return parse_spec(text, path, os.path.dirname(os.path.abspath(path)), target)
 
 
@@ -157,11 +158,7 @@ def parse_spec(
     Raises:
         ConfigError: the text is not TOML, or holds an unknown key, a wrong type or a bad value.
     """
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
-    return _Parser(text, source, base_dir).spec(data, target)
+    return _Parser(text, source, base_dir).spec(parse_toml(text, source), target)
 
 
 class _Parser(TomlChecker):
