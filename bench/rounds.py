@@ -246,21 +246,23 @@ def measure_pair(results: Results, row: str, server: Server, total: int, record:
 
     ``row`` is the label after the direction ("64 KiB", "64 KiB tcp").
     """
-    fresh(server)
-    size = total - total % record
-    for direction, measure in (("W", write), ("R", read)):
-        timed = measure(server, size, record)
-        samples = results.setdefault((f"{direction} {row}", server.name), Samples())
-        samples.add(size / timed.records / 1e6, timed.close, timed.rss)
+    _measure(results, row, server, total, record, reads=True)
 
 
 def measure_write(results: Results, row: str, server: Server, total: int, record: int) -> None:
     """Write one fresh target through ``server`` (no read back); add it to ``results``."""
+    _measure(results, row, server, total, record, reads=False)
+
+
+def _measure(
+    results: Results, row: str, server: Server, total: int, record: int, reads: bool
+) -> None:
     fresh(server)
     size = total - total % record
-    timed = write(server, size, record)
-    samples = results.setdefault((f"W {row}", server.name), Samples())
-    samples.add(size / timed.records / 1e6, timed.close, timed.rss)
+    for direction, measure in (("W", write), ("R", read))[: 2 if reads else 1]:
+        timed = measure(server, size, record)
+        samples = results.setdefault((f"{direction} {row}", server.name), Samples())
+        samples.add(size / timed.records / 1e6, timed.close, timed.rss)
 
 
 SYNC_LEVELS = ("filemark", "record")
