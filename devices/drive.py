@@ -97,6 +97,9 @@ class VirtualTapeDrive(RecordReader):
         self._last = _Last.OTHER
         self._refuse_next_write = False  # early-warning alternation
         self._closed = False
+        self.on_flush: Callable[[VirtualTapeDrive], None] | None = None
+        """Called after filemarks are written and at MTWEOF 0, before the reply (a stored
+        volume puts its chunks and manifest in the store there)."""
         self._lent: tuple[int, int] | None = None  # (count, record size) write_buffer checked
         self._ops: dict[int, Callable[[int], int]] = {
             MtOp.MTRESET: self._rewind_op,
@@ -242,6 +245,8 @@ class VirtualTapeDrive(RecordReader):
         if count == 0:
             # st: "MTWEOF 0 flushes the drive's buffer": the written data goes to the medium.
             self.image.storage.sync_data()
+            if self.on_flush is not None:
+                self.on_flush(self)
             return 0
         self._cut(self.state.position)
         fit = self._filemarks_that_fit(count)
@@ -253,6 +258,8 @@ class VirtualTapeDrive(RecordReader):
             self.state.position = len(self.image)
             self._add_files(fit)
             self.state.blkno = 0
+            if self.on_flush is not None:
+                self.on_flush(self)  # a stored volume: the tape file is in the store
         if fit < count:
             raise tape_error(errno.ENOSPC, f"{self.name}: physical end of medium")
         return count

@@ -123,7 +123,7 @@ def out_of_range(name: str, value: object) -> bool:
     return not bounds[0] <= value <= bounds[1]
 
 
-def _from_dict(cls: Any, data: object, wrong: list[str]) -> Any:
+def from_dict(cls: Any, data: object, wrong: list[str]) -> Any:
     """Build dataclass ``cls`` from ``data``, ignoring unknown keys; wrong types are noted.
 
     A field of the wrong type, or a number out of its range (a negative position, a block
@@ -186,8 +186,8 @@ class StateFile:
         if not isinstance(data, dict):
             return self._unreadable("not a JSON object")
         wrong: list[str] = []
-        volume = _from_dict(VolumeInfo, data.get("volume"), wrong)
-        drive = _from_dict(DriveState, data.get("drive"), wrong)
+        volume = from_dict(VolumeInfo, data.get("volume"), wrong)
+        drive = from_dict(DriveState, data.get("drive"), wrong)
         if wrong:
             return self._unreadable(f"wrong types for {', '.join(wrong)}")
         ident = data.get("identity")

@@ -45,7 +45,11 @@ class TapeFormat(Protocol):
     """Whether a record can be marked bad-data (SIMH's class 8; AWS and HET have no such mark)."""
 
     def scan(self, storage: Storage, index: ObjectIndex) -> ScanResult:
-        """Index every object from the start of ``storage``; set ``index.end``."""
+        """Index every object from ``index.end`` (0: the start) of ``storage``; set ``index.end``.
+
+        A non-empty ``index`` must end where an object starts (a stored volume's manifest,
+        continued over the spool a crashed writer left).
+        """
         ...
 
     def frame(

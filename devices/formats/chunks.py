@@ -276,11 +276,12 @@ class ChunkFormat:
     # -- scanning ------------------------------------------------------------------------
 
     def scan(self, storage: Storage, index: ObjectIndex) -> ScanResult:
-        """Index every object, stopping at the physical end or at the first bad object."""
+        """Index every object from ``index.end``, stopping at the physical end or a bad object."""
         reader = HeaderReader(storage)
         size, header = reader.size, reader.header
         add_offset, add_length = index.offsets.append, index.lengths.append
-        pos, previous = 0, 0
+        pos = index.end  # 0 for a new index; a stored volume's spool continues its manifest's
+        previous = self.previous_length(storage, index) if pos else 0
         result = ScanResult()
         while pos < size:
             head = header(pos)

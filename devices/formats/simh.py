@@ -84,7 +84,7 @@ class _Scanner:
         index, size, unpack = self.index, self.size, _WORD.unpack_from
         add_offset, add_length = index.offsets.append, index.lengths.append
         buffer = self.buffer
-        pos = 0
+        pos = index.end  # 0 for a new index; a stored volume's spool continues its manifest's
         result = ScanResult()
         while True:
             rel = pos - self.base
@@ -170,7 +170,7 @@ class SimhFormat:
     tailroom = 5
 
     def scan(self, storage: Storage, index: ObjectIndex) -> ScanResult:
-        """Index every object of the image, stopping at EOM, the physical end or corruption."""
+        """Index every object of the image from ``index.end``, stopping at EOM, the end or damage."""
         return _Scanner(storage, index).run()
 
     def frame(

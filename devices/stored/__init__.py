@@ -1,0 +1,1 @@
+"""Tape volumes in an S3-compatible object store, shared by several hosts (see volume.py)."""

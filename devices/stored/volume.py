@@ -1,0 +1,326 @@
+"""Stored volumes: a tape image in an S3-compatible store, served as a local image is.
+
+:class:`Store` is one configured store (``[stores.NAME]``: bucket and prefix, endpoint, chunk
+size, spool and cache directories). :meth:`Store.open_volume` gives the same
+:class:`~devices.drive.VirtualTapeDrive` a local image gets, over a
+:class:`~devices.stored.storage.StoredStorage`, so st semantics, formats and positioning are
+the ones already proven; what changes is where the bytes and the state live:
+
+* the lease (:mod:`devices.stored.lease`) takes the place of the ``flock``: one opener per
+  volume across every host sharing the store, EBUSY naming the holder;
+* the manifest (:mod:`devices.stored.manifest`) takes the place of the state and index files,
+  and is replaced only by compare-and-swap on the ETag this open read;
+* a filemark (and MTWEOF 0) and the close return once the chunks and a new manifest are in the
+  store; a record's ``A`` means it is in the local spool (:mod:`devices.stored.spool`).
+
+After a crash, the next open of the volume on that host first uploads what the spool kept and
+commits it (:meth:`_OpenVolume.recover`), before anything else is read or written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import logging
+import uuid
+from bisect import bisect_left
+from dataclasses import dataclass
+
+from devices.drive import VirtualTapeDrive
+from devices.errors import tape_error
+from devices.formats.base import TapeFormat
+from devices.formats.image import TapeImage
+from devices.formats.index import ObjectIndex
+from devices.interface import OpenOptions
+from devices.state import DriveState, VolumeInfo
+from devices.kinds import DeviceKind, format_title, image_kinds_by_format, tape_format
+from devices.stored.cache import ChunkCache
+from devices.stored.lease import DEFAULT_LEASE_SECONDS, Lease
+from devices.stored.manifest import Manifest, ManifestError
+from devices.stored.objects import Conflict, ObjectStore, S3Objects, StoreAddress
+from devices.stored.spool import SpoolBase, SpoolDir, spool_path
+from devices.stored.storage import StoredStorage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    """One store as the configuration describes it (``[stores.NAME]``)."""
+
+    name: str
+    address: StoreAddress
+    chunk_size: int = 16 << 20
+    spool_dir: str = "/var/spool/rmtd"
+    cache_dir: str = "/var/cache/rmtd"
+    cache_size: int = 10 << 30
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+
+
+class Store:
+    """A store the server (or ``vmt``) serves volumes from.
+
+    Args:
+        settings: where it is and how to use it.
+        objects: the client; default: boto3's, made on first use.
+    """
+
+    def __init__(self, settings: StoreSettings, objects: ObjectStore | None = None) -> None:
+        self.settings = settings
+        self._objects = objects
+        self._cache: ChunkCache | None = None
+
+    @property
+    def objects(self) -> ObjectStore:
+        """The store's client."""
+        if self._objects is None:
+            self._objects = S3Objects(self.settings.address)
+        return self._objects
+
+    @property
+    def cache(self) -> ChunkCache:
+        """The local chunk cache."""
+        if self._cache is None:
+            self._cache = ChunkCache(self.settings.cache_dir, self.settings.cache_size)
+        return self._cache
+
+    def volume_key(self, volume: str) -> str:
+        """The key prefix of ``volume``'s objects."""
+        return self.settings.address.key(volume)
+
+    def manifest(self, volume: str) -> tuple[Manifest, str] | None:
+        """The volume's manifest and its ETag; ``None`` if the store has no such volume.
+
+        Raises:
+            OSError: EIO for a damaged manifest, the store's errors.
+        """
+        key = self.volume_key(volume)
+        found = self.objects.get(f"{key}/manifest")
+        if found is None:
+            return None
+        try:
+            return Manifest.decode(found[0]), found[1]
+        except ManifestError as exc:
+            url = f"s3://{self.settings.address.bucket}/{key}"
+            raise tape_error(errno.EIO, f"{url}: {exc}") from None
+
+    def open_volume(
+        self, volume: str, options: OpenOptions, kind: DeviceKind, label: str
+    ) -> VirtualTapeDrive:
+        """Open ``volume`` (a name under the store, ``vol1.tap``) as a tape drive.
+
+        Raises:
+            OSError: EBUSY when another opener holds its lease; ENOENT for a volume the store
+                does not have (without ``create``); EMEDIUMTYPE when its format is not the one
+                its name claims; EROFS, ENOMEDIUM as for a local image; EIO for a damaged
+                manifest or a spool that cannot be recovered; the store's errors.
+        """
+        fmt = tape_format(kind, label)
+        key = self.volume_key(volume)
+        lease = Lease(self.objects, f"{key}/lease", label, self.settings.lease_seconds)
+        lease.acquire()
+        try:
+            opening = _OpenVolume(self, volume, fmt, label, lease)
+            return opening.drive(options)
+        except BaseException:
+            lease.release()
+            raise
+
+    def spool_of(self, volume: str) -> SpoolDir:
+        """The local spool directory of ``volume``."""
+        address = self.settings.address
+        store_id = f"{address.endpoint or 'aws'} {address.bucket}"
+        key = self.volume_key(volume)
+        return SpoolDir(spool_path(self.settings.spool_dir, store_id, key), f"{store_id}/{key}")
+
+
+class _OpenVolume:
+    """One open of a stored volume: recovery, the drive, commits, the close."""
+
+    def __init__(
+        self, store: Store, volume: str, fmt: TapeFormat, label: str, lease: Lease
+    ) -> None:
+        self.store = store
+        self.fmt = fmt
+        self.label = label
+        self.lease = lease
+        self.volume = volume
+        self.key = store.volume_key(volume)
+        self.spool = store.spool_of(volume)
+        self.etag: str | None = None
+        self.manifest = Manifest(fmt.name)
+        self.storage: StoredStorage | None = None
+        self._loaded = (self.manifest.volume, self.manifest.drive)
+
+    def _chunk_key(self, name: str) -> str:
+        return f"{self.key}/chunks/{name}"
+
+    def _load(self) -> bool:
+        found = self.store.manifest(self.volume)
+        if found is None:
+            return False
+        self.manifest, self.etag = found
+        return True
+
+    def drive(self, options: OpenOptions) -> VirtualTapeDrive:
+        """Recover the spool if a writer left one, check the volume, return the drive."""
+        exists = self._load()
+        if self.spool.exists():
+            self.recover()
+            exists = self._load()
+        if not exists and not (options.create and options.write):
+            raise tape_error(errno.ENOENT, f"{self.label}: no such volume in the store")
+        manifest = self.manifest
+        if manifest.format != self.fmt.name:
+            raise tape_error(
+                errno.EMEDIUMTYPE,
+                f"{self.label}: the store holds it as {_title(manifest.format)}, "
+                f"not {format_title(self.fmt)}",
+            )
+        protected = manifest.volume.write_protected
+        if options.write and (protected or options.write_protect):
+            raise tape_error(errno.EROFS, f"{self.label}: volume is write-protected")
+        if not manifest.drive.loaded and not options.nonblock:
+            raise tape_error(errno.ENOMEDIUM, f"{self.label}: no medium loaded")
+        if protected and not options.write_protect:
+            options = dataclasses.replace(options, write_protect=True)
+        storage = self._storage(options.write)
+        image = TapeImage(storage, self.fmt, manifest.index)
+        if manifest.index.end != storage.size():
+            image.damage = (
+                f"damaged at offset {manifest.index.end} (the chunks hold {storage.size()} "
+                "bytes, more than the manifest's records)"
+            )
+        self._loaded = (dataclasses.replace(manifest.volume), dataclasses.replace(manifest.drive))
+        drive = VirtualTapeDrive(
+            image, self.label, manifest.drive, manifest.volume, options, self.close
+        )
+        drive.on_flush = self.commit
+        return drive
+
+    def _storage(self, writable: bool) -> StoredStorage:
+        settings = self.store.settings
+        base = SpoolBase(
+            self.spool.volume, self.etag, len(self.manifest.chunks), self.manifest.size
+        )
+        self.storage = StoredStorage(
+            self.label,
+            self.store.objects,
+            self._chunk_key,
+            self.manifest.chunks,
+            self.store.cache,
+            self.spool if writable else None,
+            base,
+            settings.chunk_size,
+            self.lease.check,
+        )
+        return self.storage
+
+    def commit(self, drive: VirtualTapeDrive) -> None:
+        """Put the chunks and a new manifest in the store (a filemark, MTWEOF 0, the close)."""
+        self._commit(drive.image.index, drive.volume, drive.state)
+        drive.image.dirty = False
+        self._loaded = (dataclasses.replace(drive.volume), dataclasses.replace(drive.state))
+
+    def _commit(self, index: ObjectIndex, volume: VolumeInfo, state: DriveState) -> None:
+        storage = self.storage
+        assert storage is not None
+        chunks = storage.flush()
+        manifest = Manifest(
+            self.fmt.name,
+            self.manifest.generation + 1,
+            chunks,
+            index,
+            dataclasses.replace(volume),
+            dataclasses.replace(state),
+            uuid.uuid4().hex,
+        )
+        if storage.base is not None and self.spool.exists():
+            storage.base.committing = manifest.token
+            self.spool.save_base(storage.base)
+        self.lease.check()
+        try:
+            etag = self.store.objects.put_if(f"{self.key}/manifest", manifest.encode(), self.etag)
+        except Conflict:
+            raise tape_error(
+                errno.EIO,
+                f"{self.label}: the volume's manifest changed since this open read it (another "
+                f"host wrote it after this one's lease expired); what was written here stays "
+                f"in the spool {self.spool.path}",
+            ) from None
+        storage.committed(chunks, etag)
+        self.etag, self.manifest = etag, manifest
+
+    def close(self, drive: VirtualTapeDrive) -> None:
+        """Commit what changed, then release the storage and the lease."""
+        try:
+            changed = (drive.volume, drive.state) != self._loaded
+            if drive.image.dirty or changed or (self.storage and self.storage.segments):
+                self.commit(drive)
+        finally:
+            try:
+                if self.storage is not None:
+                    self.storage.close()
+            finally:
+                self.lease.release()
+
+    def recover(self) -> None:
+        """Upload and commit what the spool kept from an open that did not close.
+
+        Raises:
+            OSError: EIO, keeping the spool as it is, when it extends a manifest the store no
+                longer has (another host wrote the volume since), or cannot be read.
+        """
+        base = self.spool.load_base()
+        if base.committing and self.manifest.token == base.committing:
+            log.info("%s: the last commit landed; the spool is no longer needed", self.label)
+            self.spool.remove()
+            return
+        if base.etag != self.etag:
+            raise tape_error(
+                errno.EIO,
+                f"{self.label}: the local spool {self.spool.path} holds records written after "
+                "a version of the volume the store no longer has (another host wrote it "
+                "since); kept as it is, not uploaded",
+            )
+        manifest = self.manifest
+        manifest.chunks = manifest.chunks[: base.kept_chunks]
+        index = manifest.index
+        cut = bisect_left(index.offsets, base.start)
+        index.truncate(cut)
+        if index.end != base.start or manifest.size != base.start:
+            raise tape_error(errno.EIO, f"{self.label}: the spool does not follow its manifest")
+        storage = self._storage(True)
+        storage.base = base
+        storage.adopt_segments(self.spool.segments())
+        before = len(index)
+        result = self.fmt.scan(storage, index)
+        if result.problem is not None and not result.torn:
+            raise tape_error(
+                errno.EIO,
+                f"{self.label}: the local spool {self.spool.path} is damaged at offset "
+                f"{index.end} ({result.problem}); kept as it is",
+            )
+        if result.problem is not None:  # the spool holds only our writes: a torn last one
+            storage.truncate(index.end)
+        log.warning(
+            "%s: uploading %d objects (%d bytes) the local spool kept from an open that did "
+            "not close",
+            self.label,
+            len(index) - before,
+            storage.size() - base.start,
+        )
+        volume = manifest.volume
+        first = index.marks[-1] + 1 if len(index.marks) else 0
+        if first < len(index) and first not in volume.incomplete:
+            volume.incomplete = sorted([*volume.incomplete, first])  # its writer never closed it
+        try:
+            self._commit(index, volume, manifest.drive)
+        finally:
+            storage.close()
+            self.storage = None
+
+
+def _title(format_name: str) -> str:
+    kind = image_kinds_by_format().get(format_name)
+    return kind.value if kind is not None else f"a {format_name!r} image"
