@@ -30,7 +30,7 @@ import uuid
 from dataclasses import dataclass
 
 from devices.errors import tape_error
-from devices.stored.objects import Conflict, ObjectStore
+from devices.stored.objects import ConflictError, ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ class Lease:
                             _when(held.expires),
                         )
                     self._etag = self.objects.put_if(self.key, record.encode(), current[1])
-            except Conflict:
+            except ConflictError:
                 continue
             self._start_renewing()
             return
@@ -155,7 +155,7 @@ class Lease:
             record = LeaseRecord(self.holder, time.time() + self.seconds)
             try:
                 self._etag = self.objects.put_if(self.key, record.encode(), self._etag)
-            except Conflict:
+            except ConflictError:
                 self._lost = "another opener took the lease over after it expired"
                 log.error("%s: lease lost: %s", self.name, self._lost)
 
@@ -176,7 +176,7 @@ class Lease:
             record = LeaseRecord(self.holder, 0.0, released=True)
             try:
                 self.objects.put_if(self.key, record.encode(), self._etag)
-            except Conflict:
+            except ConflictError:
                 log.warning("%s: lease was taken over before it was released", self.name)
             except OSError as exc:
                 log.warning("%s: lease not released (%s); it expires", self.name, exc.strerror)

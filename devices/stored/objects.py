@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from devices.errors import tape_error
 
 
-class Conflict(Exception):
+class ConflictError(Exception):
     """A conditional PUT lost: the object exists (create) or changed (``If-Match``)."""
 
 
@@ -102,7 +102,7 @@ class ObjectStore(Protocol):
     def put_if(self, key: str, data: bytes, etag: str | None) -> str:
         """Replace the object only if its ETag is ``etag`` (``None``: only if there is none).
 
-        Returns the new ETag. Raises :class:`Conflict` when the condition fails.
+        Returns the new ETag. Raises :class:`ConflictError` when the condition fails.
         """
         ...
 
@@ -197,12 +197,12 @@ class S3Objects:
         if self._quote:
             try:
                 return self._put_conditional(key, data, {"IfMatch": _quoted(etag)})
-            except _QuotedRefused:
+            except _QuotedRefusedError:
                 with self._lock:
                     self._quote = False  # Ceph RGW 16: only unquoted ETags from now on
         try:
             return self._put_conditional(key, data, {"IfMatch": etag.strip('"')})
-        except _QuotedRefused as exc:
+        except _QuotedRefusedError as exc:
             raise self._fail(exc.cause, key, "conditional replace") from None
 
     def _put_conditional(self, key: str, data: bytes, condition: dict[str, str]) -> str:
@@ -213,11 +213,11 @@ class S3Objects:
         except Exception as exc:
             status, code = _status(exc)
             if status in (409, 412) or code in ("PreconditionFailed", "ConditionalRequestConflict"):
-                raise Conflict(key) from None
+                raise ConflictError(key) from None
             if status == 501 or code == "NotImplemented":
                 raise tape_error(errno.EOPNOTSUPP, _NO_CAS.format(url=self.address.url)) from None
             if status == 400 and "IfMatch" in condition and condition["IfMatch"].startswith('"'):
-                raise _QuotedRefused(exc) from None
+                raise _QuotedRefusedError(exc) from None
             raise self._fail(exc, key, "conditional upload") from None
         return str(answer["ETag"])
 
@@ -256,7 +256,7 @@ class S3Objects:
             self.put_if(key, b"rmtd: does this store refuse a second create?\n", None)
             try:
                 self.put_if(key, b"rmtd: the second create\n", None)
-            except Conflict:
+            except ConflictError:
                 return
             raise tape_error(
                 errno.EOPNOTSUPP,
@@ -276,7 +276,7 @@ _NO_CAS = (
 )
 
 
-class _QuotedRefused(Exception):
+class _QuotedRefusedError(Exception):
     def __init__(self, cause: Exception) -> None:
         super().__init__(str(cause))
         self.cause = cause

@@ -32,12 +32,12 @@ from devices.formats.base import TapeFormat
 from devices.formats.image import TapeImage
 from devices.formats.index import ObjectIndex
 from devices.interface import OpenOptions
-from devices.state import DriveState, VolumeInfo
 from devices.kinds import DeviceKind, format_title, image_kinds_by_format, tape_format
+from devices.state import DriveState, VolumeInfo
 from devices.stored.cache import ChunkCache
 from devices.stored.lease import DEFAULT_LEASE_SECONDS, Lease
 from devices.stored.manifest import Manifest, ManifestError
-from devices.stored.objects import Conflict, ObjectStore, S3Objects, StoreAddress
+from devices.stored.objects import ConflictError, ObjectStore, S3Objects, StoreAddress
 from devices.stored.spool import SpoolBase, SpoolDir, spool_path
 from devices.stored.storage import StoredStorage
 
@@ -241,7 +241,7 @@ class _OpenVolume:
         self.lease.check()
         try:
             etag = self.store.objects.put_if(f"{self.key}/manifest", manifest.encode(), self.etag)
-        except Conflict:
+        except ConflictError:
             raise tape_error(
                 errno.EIO,
                 f"{self.label}: the volume's manifest changed since this open read it (another "
