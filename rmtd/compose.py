@@ -16,6 +16,7 @@ from collections.abc import Mapping
 
 import click
 
+from devices.stored.volume import Store
 from rmtd.access import AccessPolicy, Grant
 from rmtd.audit import AuditLog
 from rmtd.config import ServerConfig, read_config
@@ -87,6 +88,9 @@ def setup_logging(verbose: int, log_file: str | None) -> None:
     level = logging.WARNING - 10 * min(verbose, 2)
     handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
     logging.basicConfig(level=level, handlers=[handler], format=LOG_FORMAT)
+    # boto3's own INFO lines ("Found credentials in environment variables") on every open of
+    # a stored volume say nothing an administrator needs; its warnings and errors still show.
+    logging.getLogger("botocore").setLevel(max(level, logging.WARNING))
 
 
 def policy_of(config: ServerConfig) -> AccessPolicy:
@@ -125,6 +129,7 @@ def build_session(
         state_dir=config.state_path,
         defaults=config.defaults,
         faults=config.faults,
+        stores={name: Store(settings) for name, settings in config.stores.items()},
     )
     opener = DeviceOpener(opener_config, drives, grant)
     session = Session(opener.open, SessionConfig(lseek_order=config.lseek_order), audit)

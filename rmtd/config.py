@@ -26,6 +26,8 @@ the ``vmt`` drive commands read the same file::
     mode = "read-write"
     [faults."flaky.tap"]           # faults to inject: see rmtd.faults_config
     read_error = { at = 3, errno = "EIO" }
+    [stores.vault]                 # names under vault/ are volumes in a store: rmtd.stores_config
+    url = "s3://tapes/site1"
 
 ``state_dir`` (default ``<root>/.rmtd``) holds which volume each named drive holds now (the
 config's ``image`` is only the first) and the pending operator requests; clients cannot open
@@ -33,9 +35,8 @@ names inside it. Relative ``root`` and ``state_dir`` are taken from the config f
 A drive's name matches case-insensitively, with or without a trailing colon (``MUA0:``).
 
 Anything unknown, of the wrong type or out of range is refused with a :class:`ConfigError`
-naming the file, the line and the key. tomllib reports no line for what it parsed, so the
-line is found by scanning the text for the key within its table (:func:`find_line`); a key of
-the n-th ``[[access.proxy]]`` entry is looked for within that entry.
+naming the file, the line and the key. The line is found by
+:mod:`rmtd.toml_lines`.
 """
 
 from __future__ import annotations
@@ -51,11 +52,14 @@ from typing import Any, get_args
 from devices.durability import SyncLevel
 from devices.faults import Faults
 from devices.interface import DEFAULT_MAX_FILEMARKS, MAX_FILEMARKS_LIMIT
+from devices.stored.volume import StoreSettings
 from rmtd.access import AccessConfig
 from rmtd.access_config import check_access
 from rmtd.devspec import Qualifiers, parse_qualifiers
 from rmtd.faults_config import check_faults
 from rmtd.protocol import DEFAULT_MAX_RECORD, MAX_RECORD_LIMIT, LseekOrder
+from rmtd.stores_config import check_stores
+from rmtd.toml_lines import find_entry_line, find_line
 
 DEFAULT_CONFIG = "/etc/rmtd.toml"
 CONFIG_ENV = "RMTD_CONFIG"
@@ -75,6 +79,7 @@ _TOP_KEYS = (
     "drives",
     "access",
     "faults",
+    "stores",
 )
 SYNC_CHOICES = tuple(level.value for level in SyncLevel)
 """The values of ``sync`` (and ``--sync``)."""
@@ -124,6 +129,7 @@ class ServerConfig:
         drives: the named drives.
         access: the ``[access]`` table; ``None``: there is none (every open allowed).
         faults: faults to inject, by device key (``[faults."vol.tap"]``, rmtd.faults_config).
+        stores: object stores holding volumes, by name (``[stores.vault]``, rmtd.stores_config).
         source: the file the configuration came from, for messages (``""``: none).
     """
 
@@ -138,6 +144,7 @@ class ServerConfig:
     drives: tuple[DriveConfig, ...] = ()
     access: AccessConfig | None = None
     faults: Mapping[str, Faults] = field(default_factory=dict)
+    stores: Mapping[str, StoreSettings] = field(default_factory=dict)
     source: str = ""
 
     @property
@@ -296,6 +303,7 @@ class _Checker(TomlChecker):
             if "access" in data
             else None,
             faults=check_faults(data.get("faults", {}), self.fail, _drive_in(drives)),
+            stores=check_stores(data.get("stores", {}), self.fail, self.base_dir),
             source=self.source,
         )
 
@@ -408,92 +416,3 @@ def _kind(value: object) -> str:
     if isinstance(value, dict | list):
         return "a table" if isinstance(value, dict) else "a list"
     return f"{kinds.get(type(value), type(value).__name__)} ({value!r})"
-
-
-# -- finding the line of a key ------------------------------------------------------------------
-
-_KEY_PART = re.compile(r'\s*("(?:[^"\\]|\\.)*"|\'[^\']*\'|[A-Za-z0-9_-]+)\s*')
-
-
-def _dotted(text: str) -> tuple[tuple[str, ...], str] | None:
-    """Split a dotted TOML key at the start of ``text``; return its parts and the rest."""
-    parts: list[str] = []
-    rest = text
-    while True:
-        match = _KEY_PART.match(rest)
-        if not match:
-            return None
-        raw = match[1]
-        parts.append(raw[1:-1] if raw[0] in "\"'" else raw)
-        rest = rest[match.end() :]
-        if not rest.startswith("."):
-            return tuple(parts), rest
-        rest = rest[1:]
-
-
-def _line_path(line: str, table: tuple[str, ...]) -> tuple[tuple[str, ...], bool] | None:
-    """The key path a line defines, and whether it is a table header; ``None``: neither."""
-    stripped = line.strip()
-    if stripped.startswith("["):
-        inner = stripped[2:] if stripped.startswith("[[") else stripped[1:]
-        parsed = _dotted(inner)
-        return (parsed[0], True) if parsed and parsed[1].startswith("]") else None
-    parsed = _dotted(stripped)
-    if parsed and parsed[1].startswith("="):
-        return (*table, *parsed[0]), False
-    return None
-
-
-def find_line(text: str, path: tuple[str, ...]) -> int | None:
-    """Return the 1-based line that defines ``path`` (or the closest enclosing key or table).
-
-    A scan, not a parser: it follows ``[table]`` headers and ``key =`` lines (dotted or quoted
-    keys too) and skips multi-line strings well enough for configuration files.
-    """
-    table: tuple[str, ...] = ()
-    best: tuple[int, int] | None = None  # (matched length, line)
-    in_string: str | None = None
-    for number, line in enumerate(text.splitlines(), 1):
-        if in_string is not None:
-            if line.count(in_string) % 2:
-                in_string = None
-            continue
-        found = _line_path(line, table)
-        for quote in ('"""', "'''"):
-            if line.count(quote) % 2:
-                in_string = quote
-        if found is None:
-            continue
-        defined, header = found
-        if header:
-            table = defined
-        if path[: len(defined)] == defined and (best is None or len(defined) > best[0]):
-            best = (len(defined), number)
-            if defined == path:
-                return number
-    return best[1] if best else None
-
-
-def find_entry_line(text: str, path: tuple[str, ...], entry: int) -> int | None:
-    """Like :func:`find_line`, within the ``entry``-th (1-based) ``[[...]]`` heading ``path``.
-
-    The array is the one whose ``[[a.b]]`` header names a prefix of ``path`` (``[[access.proxy]]``
-    for ``access.proxy.mode``, ``[[file]]`` for ``file.bad``).
-
-    An array written inline (``proxy = [{...}]``) has no headers: then as :func:`find_line`.
-    """
-    lines = text.splitlines()
-    starts = [
-        number
-        for number, line in enumerate(lines)
-        if line.strip().startswith("[[")
-        and (found := _line_path(line, ()))
-        and path[: len(found[0])] == found[0]
-    ]
-    if len(starts) < entry:
-        return find_line(text, path)
-    start = starts[entry - 1]
-    end = next((n for n in range(start + 1, len(lines)) if lines[n].strip().startswith("[")), None)
-    # Blank the lines outside the entry, so the scan keeps the file's line numbers.
-    inside = [""] * start + lines[start:end]
-    return find_line("\n".join(inside), path)

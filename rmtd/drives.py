@@ -111,13 +111,18 @@ class DriveStore:
             raise tape_error(errno.ENODEV, f"{name}: no such drive (configured: {known})")
         return drive
 
+    @property
+    def paths(self) -> PathPolicy:
+        """The path policy volumes' names resolve under."""
+        return PathPolicy(self.config.root, self.state_dir, frozenset(self.config.stores))
+
     def image_path(self, image: str) -> str:
         """The path of volume ``image`` (a name inside the root).
 
         Raises:
             OSError: EACCES for a name outside the root or inside the state directory.
         """
-        return PathPolicy(self.config.root, self.state_dir).resolve(image)
+        return self.paths.resolve(image)
 
     def volume_name(self, image: str) -> str:
         """Turn an operator's ``image`` (inside the root, or absolute) into a name in the root.
@@ -127,6 +132,8 @@ class DriveStore:
         """
         root = os.path.realpath(self.config.root or ".")
         name = image
+        if self.paths.stored(image) is not None:
+            return image  # a volume in an object store: never a local path
         if os.path.isabs(image):
             real = os.path.realpath(image)
             if os.path.commonpath([real, root]) != root:
@@ -165,7 +172,7 @@ class DriveStore:
         """
         drive = self._virtual(name)
         volume = self.volume_name(image)
-        path = self.image_path(volume)
+        path = self._path_or_none(volume) or self.image_path(volume)
         with self._locked():
             current = self.loaded(drive)
             if current is not None and self._path_or_none(current) != path:
@@ -174,7 +181,8 @@ class DriveStore:
                 held = self.loaded(other) if other is not drive else None
                 if held is not None and self._path_or_none(held) == path:
                     raise tape_error(errno.EBUSY, f"{volume}: already in drive {other.name}")
-            _make_ready(path, volume)
+            if self.paths.stored(volume) is None:
+                _make_ready(path, volume)
             self._write_entry(drive, volume)
         return drive, volume
 
@@ -194,7 +202,8 @@ class DriveStore:
             if current is None:
                 raise tape_error(errno.ENOMEDIUM, f"{drive.name}: no volume loaded")
             path = self._path_or_none(current)
-            if path is not None and os.path.exists(path):
+            local = self.paths.stored(current) is None
+            if local and path is not None and os.path.exists(path):
                 _make_ready(path, current)
             self._write_entry(drive, None)
         return drive, current
@@ -211,7 +220,7 @@ class DriveStore:
             if self.loaded(drive) == image:
                 self._write_entry(drive, None)
                 log.info("%s: %s unloaded; the drive is empty", drive.name, image)
-        if reshelve:
+        if reshelve and self.paths.stored(image) is None:
             try:
                 _make_ready(self.image_path(image), image)
             except OSError as exc:
@@ -227,7 +236,10 @@ class DriveStore:
         return drive
 
     def _path_or_none(self, image: str) -> str | None:
+        """Where ``image`` is: a local path, or its own name for a volume in a store."""
         try:
+            if self.paths.stored(image) is not None:
+                return image
             return self.image_path(image)
         except OSError:
             return None

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from devices.faults import Faults, NthError, errno_named
-from rmtd.sizes import parse_size
+from rmtd.sizes import size_value
 
 Fail = Callable[[tuple[str, ...], str], Exception]
 """Builds the error for a key path and a reason (``rmtd.config.TomlChecker.fail``)."""
@@ -121,13 +121,7 @@ def _size(table: dict[str, Any], at: tuple[str, ...], fail: Fail) -> int | None:
     value = table.get(at[-1])
     if value is None:
         return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        if value < 0:
-            raise fail(at, f"{value} is negative")
-        return value
-    if not isinstance(value, str):
-        raise fail(at, f"expected a size (an integer, or a string such as 64k), got {value!r}")
     try:
-        return parse_size(value)
+        return size_value(value)
     except ValueError as exc:
         raise fail(at, str(exc)) from None

@@ -11,8 +11,10 @@ file (served as GNU rmt serves it), a real tape drive (passed through to the ker
 
 A real drive is opened by path (``/dev/nst0``) only when the server has no root, as GNU rmt
 opens it; under a root only as a named drive whose ``device`` the configuration gives. On a
-drive the qualifiers start from "do nothing" (:data:`REAL_DRIVE_BASE`) and act through the
-drive's own operations (:meth:`DeviceOpener._open_real`).
+drive the qualifiers start from "do nothing" (:mod:`rmtd.real_drive_qualifiers`) and act
+through the drive's own operations (:meth:`DeviceOpener._open_real`). A name whose first
+component is a configured object store's (``vault/vol1.tap``) opens a volume in that store
+(:mod:`devices.stored`), as a local image is opened, qualifiers and all.
 
 Qualifiers on tapes (after the OpenVMS RMT server): /MOUNT (the default) mounts the volume
 (loading an image named by path that was left unloaded) and starts at BOT, /NOMOUNT takes the
@@ -44,14 +46,16 @@ from devices.kinds import DeviceKind, claimed_kind, kind_by_name
 from devices.plainfile import PlainFile
 from devices.realdrive import DriveSettings, RealDrive
 from devices.state import STATE_SUFFIX
+from devices.stored.volume import Store
 from devices.stream import StreamingTape
 from devices.vtape import open_tape_image
 from rmtd.access import grant_name
-from rmtd.devspec import Qualifiers, parse_device_spec, parse_qualifiers
+from rmtd.devspec import Qualifiers, parse_device_spec
 from rmtd.named_device import NamedDriveDevice
 from rmtd.paths import PathPolicy
 from rmtd.protocol import DEFAULT_MAX_RECORD
 from rmtd.protocol.fields import modifies
+from rmtd.real_drive_qualifiers import check_drive_device, drive_qualifiers
 
 if TYPE_CHECKING:  # the CLI composes the two
     from rmtd.access import Grant
@@ -77,6 +81,7 @@ class OpenerConfig:
         defaults: qualifiers applied before a drive's and the client's own.
         faults: faults to inject, by device name as clients give it (a path inside the root,
             normalized) or by named drive (lower case, no colon); see devices.faults.
+        stores: object stores holding volumes (``vault/vol1.tap``), by name.
     """
 
     root: str | None = None
@@ -87,11 +92,12 @@ class OpenerConfig:
     state_dir: str | None = None
     defaults: Qualifiers = field(default_factory=Qualifiers)
     faults: Mapping[str, Faults] = field(default_factory=dict)
+    stores: Mapping[str, Store] = field(default_factory=dict)
 
     @property
     def paths(self) -> PathPolicy:
         """The path policy these settings make."""
-        return PathPolicy(self.root, self.state_dir)
+        return PathPolicy(self.root, self.state_dir, frozenset(self.stores))
 
 
 class DeviceOpener:
@@ -153,6 +159,11 @@ class DeviceOpener:
             protect = not _grants_writing(self.grant, granted, drive is not None)
         if drive is not None and self.drives is not None:
             return self._open_named(self.drives, drive, name, (flags, protect))
+        stored = self._stored(spec.name)
+        if stored is not None:
+            q = dataclasses.replace(spec.qualifiers, write=False) if protect else spec.qualifiers
+            kind = kind_by_name(spec.name, spec.qualifiers.cd)
+            return self._open_volume(stored, spec.name, kind, (flags, q))
         if not force_tape and kind_by_name(spec.name, spec.qualifiers.cd) is DeviceKind.REAL_DRIVE:
             return self._open_drive_by_path(spec.name, name, (flags, protect))
         path = self.config.paths.resolve(spec.name)
@@ -173,19 +184,34 @@ class DeviceOpener:
         q = dataclasses.replace(spec.qualifiers, write=False) if protect else spec.qualifiers
         return self._open_volume(path, spec.name, kind, (flags, q), force_tape)
 
+    def _stored(self, name: str) -> StoredName | None:
+        """The store and volume ``name`` stands for, if it lies in a configured store."""
+        found = self.config.paths.stored(name)
+        if found is None:
+            return None
+        return StoredName(self.config.stores[found[0]], found[1])
+
     def _open_volume(
         self,
-        path: str,
+        path: str | StoredName,
         name: str,
         kind: DeviceKind,
         how: tuple[int, Qualifiers],
         force_tape: bool = False,
         named: bool = False,
     ) -> TapeDevice:
-        """Open ``path`` as a volume of ``kind`` (an image or a CD-ROM) as ``how`` says."""
+        """Open ``path`` as a volume of ``kind`` (an image or a CD-ROM) as ``how`` says.
+
+        ``path`` is a local path, or a volume in an object store (tape images only).
+        """
         flags, q = how
         writing = self._check_write(name, flags, q)
-        if kind is DeviceKind.ISO:
+        if isinstance(path, StoredName) and not kind.is_tape_image:
+            raise tape_error(
+                errno.EMEDIUMTYPE,
+                f"{name}: {kind.value} by its name; stores hold tape images (*.tap, *.aws, *.het)",
+            )
+        if kind is DeviceKind.ISO and not isinstance(path, StoredName):
             if writing:
                 raise tape_error(errno.EROFS, f"{name}: a CD-ROM is read-only")
             return CdRom(path, name)
@@ -223,7 +249,7 @@ class DeviceOpener:
 
     @staticmethod
     def _open_tape(
-        path: str,
+        path: str | StoredName,
         options: OpenOptions,
         q: Qualifiers,
         name: str,
@@ -238,7 +264,10 @@ class DeviceOpener:
         mount_by_path = q.mount and by_path
         if mount_by_path:
             options = dataclasses.replace(options, nonblock=True)
-        drive = open_tape_image(path, options, name, kind, accept_foreign=force)
+        if isinstance(path, StoredName):
+            drive = path.store.open_volume(path.volume, options, kind, name)
+        else:
+            drive = open_tape_image(path, options, name, kind, accept_foreign=force)
         try:
             if mount_by_path and not drive.loaded:
                 drive.ioctl(MtOp.MTLOAD, 1)
@@ -321,7 +350,7 @@ class DeviceOpener:
         device = drive.device
         if device is not None:
             rq = drive_qualifiers(name, drive.qualifier_text, self.config.max_record, protect)
-            _check_drive_device(label, device)
+            check_drive_device(label, device)
             return self._with_assist(
                 store, drive, rq, lambda: self._open_real(device, drive.name, flags, rq)
             )
@@ -375,7 +404,7 @@ class DeviceOpener:
         self, store: DriveStore, drive: DriveConfig, image: str, how: tuple[int, Qualifiers]
     ) -> TapeDevice:
         """Open the volume ``image`` that ``drive`` holds."""
-        path = store.image_path(image)
+        path = self._stored(image) or store.image_path(image)
         kind = kind_by_name(image, how[1].cd)
         device = self._open_volume(path, image, kind, how, named=True)
         tape = device.drive if isinstance(device, StreamingTape) else device
@@ -436,39 +465,9 @@ def _ask_operator(store: DriveStore, drive: DriveConfig, comment: str | None) ->
     return request
 
 
-REAL_DRIVE_BASE = Qualifiers(mount=False, rewind=False, stream=False, unload=False)
-"""What a tape drive does with no qualifier: nothing beyond what the kernel does.
+@dataclass(frozen=True, slots=True)
+class StoredName:
+    """A volume in an object store: the store, and the volume's name in it."""
 
-The OpenVMS defaults (/MOUNT/REWIND/UNLOAD/STREAM) suit images; on a drive they would eject
-the tape after every ``tar``. A user of ``/dev/nst0`` expects what GNU rmt gives: the device's
-own behaviour (``/dev/st0`` rewinds at close, ``/dev/nst0`` stays put). The server's
-``defaults`` are for volumes and do not apply to a drive either.
-"""
-
-
-def drive_qualifiers(name: str, configured: str, max_record: int, protect: bool) -> Qualifiers:
-    """The qualifiers of a tape drive open: the drive's configured ones, then the client's.
-
-    Args:
-        name: the device spec as the client sent it.
-        configured: the named drive's ``qualifiers`` text ("" for a drive named by path).
-        max_record: the largest /BLOCKSIZE.
-        protect: a read-only grant: write-protected, as /NOWRITE.
-    """
-    base = parse_qualifiers(configured, REAL_DRIVE_BASE)
-    q = parse_device_spec(name, base, max_record).qualifiers
-    return dataclasses.replace(q, write=False) if protect else q
-
-
-def _check_drive_device(label: str, device: str) -> None:
-    """Refuse a configured ``device`` that does not lead to a tape drive (``/dev/nst0``...).
-
-    A symlink such as ``/dev/tape/by-id/...-nst`` is followed: what it leads to decides.
-
-    Raises:
-        OSError: EMEDIUMTYPE, naming the device.
-    """
-    if kind_by_name(os.path.realpath(device)) is not DeviceKind.REAL_DRIVE:
-        raise tape_error(
-            errno.EMEDIUMTYPE, f"{label} {device} is not a tape drive (/dev/nst*, /dev/st*)"
-        )
+    store: Store
+    volume: str

@@ -1,6 +1,8 @@
 """Path policy: which files a client's name may reach, decided in one place.
 
-Every name a client or an operator gives resolves inside the served root: ``..`` components
+A name whose first component is a configured object store's (``vault/vol1.tap``) is a
+volume in that store (:meth:`PathPolicy.stored`). Every other name a client or an operator
+gives resolves inside the served root: ``..`` components
 and symlinks leading out of it are refused, as are the server's own state directory and the
 files kept beside images (state and index: through them a client could clear a volume's write
 protection or corrupt its index without taking the image's lock). FIFOs and sockets are
@@ -52,6 +54,24 @@ class PathPolicy:
 
     root: str | None = None
     state_dir: str | None = None
+    stores: frozenset[str] = frozenset()
+    """Names of the configured object stores: ``vault/vol1.tap`` is a volume in ``vault``."""
+
+    def stored(self, name: str) -> tuple[str, str] | None:
+        """The store and the volume ``name`` stands for, or ``None`` for a name not in one.
+
+        A name in a store is its name, a slash and the volume's name (``vault/vol1.tap``,
+        ``vault/site/vol1.tap``); it never reaches the local file system.
+
+        Raises:
+            OSError: EACCES for a volume name with an empty, ``.`` or ``..`` component.
+        """
+        first, slash, volume = name.partition("/")
+        if not slash or first not in self.stores:
+            return None
+        if any(part in ("", ".", "..") for part in volume.split("/")):
+            raise tape_error(errno.EACCES, f"{name}: not a volume name in store {first}")
+        return first, volume
 
     def resolve(self, name: str) -> str:
         """The path ``name`` stands for, after every check of this policy.

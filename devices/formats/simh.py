@@ -170,7 +170,7 @@ class SimhFormat:
     tailroom = 5
 
     def scan(self, storage: Storage, index: ObjectIndex) -> ScanResult:
-        """Index every object of the image from ``index.end``, stopping at EOM, the end or damage."""
+        """Index every object from ``index.end``, stopping at EOM, the physical end or damage."""
         return _Scanner(storage, index).run()
 
     def frame(

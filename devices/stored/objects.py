@@ -10,7 +10,7 @@ Stores differ in two ways that matter here (both handled in this one place):
 
 * A store that answers a conditional PUT with ``501 Not Implemented`` (OpenStack Swift's s3api)
   has no compare-and-swap: two hosts could then overwrite each other's manifests and lose
-  records. :meth:`S3Objects.check_conditional_put` proves the store refuses a second create,
+  records. :meth:`check_conditional_put` proves the store refuses a second create,
   and the caller refuses to serve such a store.
 * RFC 9110 quotes ETags, and S3 sends them quoted; Ceph RGW 16 refuses a quoted ``If-Match``
   (``400``). A quoted ``If-Match`` refused with a 400 is retried once unquoted, and the store is
@@ -19,8 +19,10 @@ Stores differ in two ways that matter here (both handled in this one place):
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -242,31 +244,30 @@ class S3Objects:
         except Exception as exc:
             raise self._fail(exc, prefix, "listing") from None
 
-    def check_conditional_put(self, probe_key: str) -> None:
-        """Prove that the store has compare-and-swap: a second create of one key must fail.
 
-        Raises:
-            OSError: EOPNOTSUPP when the store answers 501 or accepts the second create (it
-                ignores ``If-None-Match``); the store's errors (EACCES, EIO...).
-        """
-        import uuid
+def check_conditional_put(objects: ObjectStore, probe_key: str) -> None:
+    """Prove that the store has compare-and-swap: a second create of one key must fail.
 
-        key = f"{probe_key}-{uuid.uuid4().hex}"
+    Raises:
+        OSError: EOPNOTSUPP when the store answers 501 or accepts the second create (it
+            ignores ``If-None-Match``); the store's errors (EACCES, EIO...).
+    """
+    key = f"{probe_key}-{uuid.uuid4().hex}"
+    try:
+        objects.put_if(key, b"rmtd: does this store refuse a second create?\n", None)
         try:
-            self.put_if(key, b"rmtd: does this store refuse a second create?\n", None)
-            try:
-                self.put_if(key, b"rmtd: the second create\n", None)
-            except ConflictError:
-                return
-            raise tape_error(
-                errno.EOPNOTSUPP,
-                f"{self.address.url}: the store ignores If-None-Match (a second create of one "
-                "key succeeded): without compare-and-swap two hosts could lose each other's "
-                "records; use a store with conditional writes (AWS S3, Ceph RGW, SeaweedFS, "
-                "MinIO)",
-            )
-        finally:
-            self.delete(key)
+            objects.put_if(key, b"rmtd: the second create\n", None)
+        except ConflictError:
+            return
+        raise tape_error(
+            errno.EOPNOTSUPP,
+            f"{objects.address.url}: the store ignores If-None-Match (a second create of one "
+            "key succeeded): without compare-and-swap two hosts could lose each other's "
+            "records; use a store with conditional writes (AWS S3, Ceph RGW, SeaweedFS, MinIO)",
+        )
+    finally:
+        with contextlib.suppress(OSError):
+            objects.delete(key)
 
 
 _NO_CAS = (

@@ -37,7 +37,13 @@ from devices.state import DriveState, VolumeInfo
 from devices.stored.cache import ChunkCache
 from devices.stored.lease import DEFAULT_LEASE_SECONDS, Lease
 from devices.stored.manifest import Manifest, ManifestError
-from devices.stored.objects import ConflictError, ObjectStore, S3Objects, StoreAddress
+from devices.stored.objects import (
+    ConflictError,
+    ObjectStore,
+    S3Objects,
+    StoreAddress,
+    check_conditional_put,
+)
 from devices.stored.spool import SpoolBase, SpoolDir, spool_path
 from devices.stored.storage import StoredStorage
 
@@ -69,6 +75,17 @@ class Store:
         self.settings = settings
         self._objects = objects
         self._cache: ChunkCache | None = None
+        self._verified = False
+
+    def verify(self) -> None:
+        """Refuse a store without compare-and-swap (once per process; see objects.py).
+
+        Raises:
+            OSError: EOPNOTSUPP naming the store; the store's errors.
+        """
+        if not self._verified:
+            check_conditional_put(self.objects, self.settings.address.key(".rmtd-probe"))
+            self._verified = True
 
     @property
     def objects(self) -> ObjectStore:
@@ -116,6 +133,7 @@ class Store:
                 manifest or a spool that cannot be recovered; the store's errors.
         """
         fmt = tape_format(kind, label)
+        self.verify()
         key = self.volume_key(volume)
         lease = Lease(self.objects, f"{key}/lease", label, self.settings.lease_seconds)
         lease.acquire()
