@@ -19,7 +19,7 @@ import click
 from devices.stored.volume import Store
 from rmtd.access import AccessPolicy, Grant
 from rmtd.audit import AuditLog
-from rmtd.config import ServerConfig, read_config
+from rmtd.config import ConfigError, ServerConfig, read_config
 from rmtd.drives import DriveStore
 from rmtd.opener import DeviceOpener, OpenerConfig
 from rmtd.protocol import CommandParser
@@ -91,6 +91,22 @@ def setup_logging(verbose: int, log_file: str | None) -> None:
     # boto3's own INFO lines ("Found credentials in environment variables") on every open of
     # a stored volume say nothing an administrator needs; its warnings and errors still show.
     logging.getLogger("botocore").setLevel(max(level, logging.WARNING))
+
+
+def verify_stores(config: ServerConfig) -> None:
+    """Refuse, at start, a configured store that cannot serve volumes safely.
+
+    Each store must be reachable with the credentials given and must refuse a second
+    conditional create of one key (compare-and-swap; see devices.stored.objects).
+
+    Raises:
+        ConfigError: naming the store and what is wrong with it.
+    """
+    for name, settings in config.stores.items():
+        try:
+            Store(settings).verify()
+        except OSError as exc:
+            raise ConfigError(f"[stores.{name}]: {exc.strerror}") from None
 
 
 def policy_of(config: ServerConfig) -> AccessPolicy:

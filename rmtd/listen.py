@@ -24,6 +24,7 @@ from rmtd.compose import (
     read_only_option,
     root_option,
     setup_logging,
+    verify_stores,
 )
 from rmtd.config import ConfigError
 from rmtd.transports.inetd import serve_connection
@@ -100,6 +101,11 @@ def listen(
             "reaches the port; see 'rmtd access add'",
             err=True,
         )
+        sys.exit(EXIT_CONFIG)
+    try:
+        verify_stores(config)  # a listener runs for long: refuse a store it cannot use now
+    except ConfigError as exc:
+        click.echo(f"rmtd: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
     audit = open_audit(audit_target)
     session = SessionSettings(config, drives, read_only, policy_of(config), idle_timeout, audit)
