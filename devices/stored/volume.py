@@ -36,7 +36,7 @@ from devices.kinds import DeviceKind, format_title, image_kinds_by_format, tape_
 from devices.state import DriveState, VolumeInfo
 from devices.stored.cache import ChunkCache
 from devices.stored.lease import DEFAULT_LEASE_SECONDS, Lease
-from devices.stored.manifest import Manifest, ManifestError
+from devices.stored.manifest import Chunk, Manifest, ManifestError
 from devices.stored.objects import (
     ConflictError,
     ObjectStore,
@@ -214,6 +214,7 @@ class _OpenVolume:
             image, self.label, manifest.drive, manifest.volume, options, self.close
         )
         drive.on_flush = self.commit
+        storage.on_backlog = lambda: self._commit_backlog(drive)
         return drive
 
     def _storage(self, writable: bool) -> StoredStorage:
@@ -244,6 +245,20 @@ class _OpenVolume:
         storage = self.storage
         assert storage is not None
         chunks = storage.flush()
+        etag = self._put_manifest(chunks, index, volume, state)
+        storage.committed(chunks, etag)
+
+    def _put_manifest(
+        self, chunks: list[Chunk], index: ObjectIndex, volume: VolumeInfo, state: DriveState
+    ) -> str:
+        """Replace the manifest by compare-and-swap on the ETag this open holds; the new ETag.
+
+        Raises:
+            OSError: EIO when the manifest changed since (another host wrote the volume after
+                this one's lease expired): the spool keeps what was written here.
+        """
+        storage = self.storage
+        assert storage is not None
         manifest = Manifest(
             self.fmt.name,
             self.manifest.generation + 1,
@@ -266,8 +281,33 @@ class _OpenVolume:
                 f"host wrote it after this one's lease expired); what was written here stays "
                 f"in the spool {self.spool.path}",
             ) from None
-        storage.committed(chunks, etag)
         self.etag, self.manifest = etag, manifest
+        return etag
+
+    def _commit_backlog(self, drive: VirtualTapeDrive) -> None:
+        """Commit the chunks uploaded so far in mid-stream: a manifest over that prefix.
+
+        Called between two writes, when the image ends where its index does. The prefix
+        ends between two objects (segments are cut between writes); the drive's position
+        in that manifest is its end (where a reader would find the volume if this host
+        were lost before the next commit).
+        """
+        storage = self.storage
+        assert storage is not None
+        done = storage.uploaded_prefix()
+        if not done:
+            return
+        chunks = [*storage.chunks, *done]
+        end = chunks[-1].end
+        full = drive.image.index
+        n = bisect_left(full.offsets, end)
+        index = ObjectIndex()
+        index.offsets, index.lengths = full.offsets[:n], full.lengths[:n]
+        index.marks = full.marks[: bisect_left(full.marks, n)]
+        index.end = end
+        state = dataclasses.replace(drive.state, position=n, fileno=-1, blkno=-1, at_eod=True)
+        etag = self._put_manifest(chunks, index, drive.volume, state)
+        storage.committed_prefix(chunks, etag)
 
     def close(self, drive: VirtualTapeDrive) -> None:
         """Commit what changed, then release the storage and the lease."""
@@ -291,9 +331,17 @@ class _OpenVolume:
         """
         base = self.spool.load_base()
         if base.committing and self.manifest.token == base.committing:
-            log.info("%s: the last commit landed; the spool is no longer needed", self.label)
-            self.spool.remove()
-            return
+            # The last commit landed before the spool learnt it: what it named leaves.
+            size = self.manifest.size
+            for start, _ in self.spool.segments():
+                if start < size:
+                    self.spool.remove_segment(start)
+            if not self.spool.segments():
+                log.info("%s: the last commit landed; the spool is no longer needed", self.label)
+                self.spool.remove()
+                return
+            base = SpoolBase(base.volume, self.etag, len(self.manifest.chunks), size)
+            self.spool.save_base(base)
         if base.etag != self.etag:
             raise tape_error(
                 errno.EIO,
