@@ -313,7 +313,8 @@ class _OpenVolume:
         """Commit what changed, then release the storage and the lease."""
         try:
             changed = (drive.volume, drive.state) != self._loaded
-            if drive.image.dirty or changed or (self.storage and self.storage.segments):
+            created = self.etag is None and self.storage is not None and self.storage.writable
+            if drive.image.dirty or changed or created or (self.storage and self.storage.segments):
                 self.commit(drive)
         finally:
             try:
@@ -347,7 +348,8 @@ class _OpenVolume:
                 errno.EIO,
                 f"{self.label}: the local spool {self.spool.path} holds records written after "
                 "a version of the volume the store no longer has (another host wrote it "
-                "since); kept as it is, not uploaded",
+                "since); kept as it is, not uploaded (move it away to open the volume as the "
+                "store has it)",
             )
         manifest = self.manifest
         manifest.chunks = manifest.chunks[: base.kept_chunks]
