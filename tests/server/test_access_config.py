@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from rmtd.access import AccessPolicy, HostPattern, Peer
-from rmtd.config import ConfigError, find_entry_line, load_config, parse_config
+from rmtd.config import ConfigError, load_config, parse_config
+from rmtd.toml_lines import find_entry_line
 
 GOOD = """\
 root = "."

@@ -17,12 +17,12 @@ from rmtd.config import (
     ServerConfig,
     default_config_path,
     drive_key,
-    find_line,
     load_config,
     parse_config,
     read_config,
 )
 from rmtd.devspec import Qualifiers
+from rmtd.toml_lines import find_line
 
 RMTD = [sys.executable, "-c", "from rmtd.cli import main; main()"]
 
