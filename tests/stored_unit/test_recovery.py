@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ from tests.stored_unit.volumes import (
 )
 
 
-def crashed_writer(tmp_path: Path, objects: MemoryStore, data: list[bytes | None]) -> Store:
+def crashed_writer(tmp_path: Path, objects: MemoryStore, data: Sequence[bytes | None]) -> Store:
     """Host 1 writes ``data`` into a new volume and dies without closing; its Store."""
     store = new_store(tmp_path, objects)
     drive = open_volume(store)

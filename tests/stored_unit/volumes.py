@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import random
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,7 @@ def records(count: int, size: int = 300, tag: int = 0) -> list[bytes]:
     return [random.Random(tag + i).randbytes(size) for i in range(count)]
 
 
-def write_all(drive: VirtualTapeDrive, objects: list[bytes | None]) -> None:
+def write_all(drive: VirtualTapeDrive, objects: Sequence[bytes | None]) -> None:
     """Write each record, and a filemark for each ``None``."""
     for item in objects:
         if item is None:
