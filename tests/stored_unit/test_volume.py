@@ -235,3 +235,19 @@ def test_a_failed_chunk_upload_is_retried_at_the_commit(tmp_path: Path) -> None:
     reader = open_volume(store, options=READ)
     assert read_from_start(reader, 7) == [*records(6), None]
     reader.close()
+
+
+def test_reading_after_a_write_in_the_middle_reads_the_new_chunks(tmp_path: Path) -> None:
+    """Chunks read before a cut and commit must not stand for the new ones at their places."""
+    objects = MemoryStore()
+    _volume_of(tmp_path, objects)
+    store = new_store(tmp_path, objects)
+    drive = open_volume(store)
+    assert read_from_start(drive, 12) == records(12)  # every chunk opened (and prefetched)
+    drive.ioctl(MtOp.MTREW, 1)
+    drive.ioctl(MtOp.MTFSR, 5)
+    new = records(6, tag=100)
+    write_all(drive, [*new, None])  # cut inside a chunk, a new tail, committed
+    assert read_from_start(drive, 12) == [*records(5), *new, None]
+    assert at_end(drive)
+    drive.close()
