@@ -191,3 +191,21 @@ def test_the_renewing_thread_renews(store: MemoryStore) -> None:
     finally:
         lease.release()
     assert record(store).released
+
+
+def test_a_lease_removed_from_the_store_is_lost(
+    store: MemoryStore, leases: list[Lease], caplog: pytest.LogCaptureFixture
+) -> None:
+    """S3 answers If-Match on a missing key 404: another opener may have created it since."""
+    lease = new_lease(store, leases)
+    lease.acquire()
+    store.delete(KEY)  # by hand, or a lifecycle rule: another opener could now create it
+    with caplog.at_level(logging.WARNING, "devices.stored.lease"):
+        lease.renew()
+    with pytest.raises(OSError) as lost:
+        lease.check()
+    assert lost.value.errno == errno.EIO
+    assert "vault/vol1.tap: the lease object was removed from the store" in str(lost.value)
+    assert "lease lost" in caplog.text
+    lease.release()
+    assert store.get(KEY) is None  # nothing written by the lost holder

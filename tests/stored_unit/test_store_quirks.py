@@ -216,3 +216,16 @@ def test_an_rmt_open_of_a_volume_in_such_a_store_answers_e95(
     # An E reply's message is at most 72 characters (rmtd.protocol.replies.MAX_MESSAGE).
     assert message.startswith(b"s3://tapes/site1: the store answers a conditional PUT with 501")
     assert not (tmp_path / "spool").exists() or not os.listdir(tmp_path / "spool")
+
+
+def test_a_lease_removed_from_an_s3_store_is_lost(double: S3Double) -> None:
+    """Through boto3: S3's 404 to an If-Match on a missing key marks the lease lost."""
+    lease = Lease(client(double), "site1/vol1.tap/lease", "vault/vol1.tap", 3600)
+    lease.acquire()
+    del double.objects["site1/vol1.tap/lease"]
+    lease.renew()
+    with pytest.raises(OSError) as lost:
+        lease.check()
+    assert "the lease object was removed from the store" in str(lost.value)
+    lease.release()
+    assert double.conditional()[-1].status == 404  # the renewal; the release wrote nothing
