@@ -177,3 +177,42 @@ def test_a_commit_that_did_not_land_is_redone_by_the_recovery(tmp_path: Path) ->
     assert read_from_start(reader, 7) == [*records(2), None, *records(3, tag=9), None]
     reader.close()
     assert not store.spool_of("vol1.tap").exists()
+
+
+def test_records_written_after_a_commit_whose_answer_was_lost_are_not_dropped(
+    tmp_path: Path,
+) -> None:
+    """The commit landed, its answer did not; the client wrote on, then the host crashed."""
+    objects = _LostAnswer()
+    store = new_store(tmp_path, objects)
+    drive = open_volume(store)
+    write_all(drive, records(4))
+    objects.lose = True
+    with pytest.raises(OSError):
+        drive.ioctl(MtOp.MTWEOF, 1)
+    later = records(3, tag=30)
+    write_all(drive, later)  # acknowledged: in the spool
+    crash(drive, objects)
+    reader = open_volume(new_store(tmp_path, objects), options=READ)
+    assert read_from_start(reader, 8) == [*records(4), None, *later]
+    assert at_end(reader)
+    reader.close()
+    assert not store.spool_of("vol1.tap").exists()
+
+
+def test_the_next_commit_builds_on_a_commit_whose_answer_was_lost(tmp_path: Path) -> None:
+    objects = _LostAnswer()
+    store = new_store(tmp_path, objects)
+    drive = open_volume(store)
+    write_all(drive, records(4))
+    objects.lose = True
+    with pytest.raises(OSError):
+        drive.ioctl(MtOp.MTWEOF, 1)
+    later = records(3, tag=30)
+    write_all(drive, [*later, None])  # this commit finds its own last one in the store
+    drive.close()
+    assert manifest_of(store).generation == 2
+    reader = open_volume(new_store(tmp_path, objects), options=READ)
+    assert read_from_start(reader, 9) == [*records(4), None, *later, None]
+    reader.close()
+    assert not store.spool_of("vol1.tap").exists()
