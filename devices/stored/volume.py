@@ -345,9 +345,10 @@ class _OpenVolume:
         """
         base = self.spool.load_base()
         if base.committing and self.manifest.token == base.committing:
-            base = self._after_landed_commit(base)
-            if base is None:
+            after = self._after_landed_commit(base)
+            if after is None:
                 return
+            base = after
         if base.etag != self.etag:
             raise tape_error(
                 errno.EIO,
