@@ -120,63 +120,69 @@ def test_a_volume_of_another_format_is_refused(tmp_path: Path) -> None:
     assert "the store holds it as a SIMH tape image, not" in str(refused.value)
 
 
-def _volume_of(tmp_path: Path, objects: MemoryStore, count: int = 12) -> list[str]:
-    """A volume of ``count`` 300-byte records and a filemark; its chunk names."""
-    drive = open_volume(new_store(tmp_path, objects))
-    write_all(drive, [*records(count), None])
+def _volume_of(
+    tmp_path: Path, objects: MemoryStore, kind: DeviceKind = DeviceKind.SIMH
+) -> list[str]:
+    """A volume of 12 300-byte records and a filemark; its chunk names."""
+    drive = open_volume(new_store(tmp_path, objects), kind)
+    write_all(drive, [*records(12), None])
     drive.close()
-    return [c.name for c in manifest_of(new_store(tmp_path, objects)).chunks]
+    return [c.name for c in manifest_of(new_store(tmp_path, objects), kind).chunks]
 
 
+@pytest.mark.parametrize("kind", KINDS)
 def test_writing_in_the_middle_keeps_the_chunks_before_and_uploads_only_the_tail(
-    tmp_path: Path,
+    tmp_path: Path, kind: DeviceKind
 ) -> None:
     objects = MemoryStore()
-    old = _volume_of(tmp_path, objects)
+    old = _volume_of(tmp_path, objects, kind)
     store = new_store(tmp_path, objects)
-    before = manifest_of(store)
+    before = manifest_of(store, kind)
     cut = before.index.offsets[7]  # after 7 records: inside the volume
     kept = [c.name for c in before.chunks if c.end <= cut]
     assert 0 < len(kept) < len(old)
     objects.calls.clear()
-    drive = open_volume(store)
+    drive = open_volume(store, kind)
     drive.ioctl(MtOp.MTREW, 1)
     drive.ioctl(MtOp.MTFSR, 7)
     write_all(drive, [b"new" * 100])
     drive.close()
-    after = manifest_of(store)
+    after = manifest_of(store, kind)
     names = [c.name for c in after.chunks]
     assert names[: len(kept)] == kept
     assert not set(names[len(kept) :]) & set(old)  # the tail is new chunks
     uploaded = sum(c.length for c in after.chunks[len(kept) :])
     assert uploaded == after.size - before.chunks[len(kept) - 1].end
     assert objects.calls["put"] == len(after.chunks) - len(kept)
-    reader = open_volume(store, options=READ)
+    reader = open_volume(store, kind, READ)
     assert read_from_start(reader, 9) == [*records(7), b"new" * 100, None]
     assert at_end(reader)
     reader.close()
 
 
-def test_a_cut_inside_a_chunk_copies_its_head_into_a_new_chunk(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_cut_inside_a_chunk_copies_its_head_into_a_new_chunk(
+    tmp_path: Path, kind: DeviceKind
+) -> None:
     objects = MemoryStore()
-    _volume_of(tmp_path, objects)
+    _volume_of(tmp_path, objects, kind)
     store = new_store(tmp_path, objects)
-    before = manifest_of(store)
+    before = manifest_of(store, kind)
     cut = before.index.offsets[5]
     inside = [c for c in before.chunks if c.start < cut < c.end]
     assert inside, "record 5 must start inside a chunk for this test"
-    drive = open_volume(store)
+    drive = open_volume(store, kind)
     drive.ioctl(MtOp.MTREW, 1)
     drive.ioctl(MtOp.MTFSR, 5)
     drive.ioctl(MtOp.MTWEOF, 1)  # the end of data is now record 5: a cut inside a chunk
     drive.close()
-    after = manifest_of(store)
+    after = manifest_of(store, kind)
     assert [c.name for c in after.chunks[:-1]] == [c.name for c in before.chunks if c.end <= cut]
     assert after.chunks[-1].name not in {c.name for c in before.chunks}
     assert (
         after.index.end == after.size == cut + (before.index.end - before.index.offsets[12])
     )  # + the filemark
-    reader = open_volume(store, options=READ)
+    reader = open_volume(store, kind, READ)
     assert read_from_start(reader, 6) == [*records(5), None]
     assert at_end(reader)
     reader.close()
@@ -237,12 +243,15 @@ def test_a_failed_chunk_upload_is_retried_at_the_commit(tmp_path: Path) -> None:
     reader.close()
 
 
-def test_reading_after_a_write_in_the_middle_reads_the_new_chunks(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_reading_after_a_write_in_the_middle_reads_the_new_chunks(
+    tmp_path: Path, kind: DeviceKind
+) -> None:
     """Chunks read before a cut and commit must not stand for the new ones at their places."""
     objects = MemoryStore()
-    _volume_of(tmp_path, objects)
+    _volume_of(tmp_path, objects, kind)
     store = new_store(tmp_path, objects)
-    drive = open_volume(store)
+    drive = open_volume(store, kind)
     assert read_from_start(drive, 12) == records(12)  # every chunk opened (and prefetched)
     drive.ioctl(MtOp.MTREW, 1)
     drive.ioctl(MtOp.MTFSR, 5)
