@@ -46,7 +46,7 @@ class MemoryStore:
             self.failing[call] -= 1
             raise tape_error(errno.EIO, f"{self.address.bucket}/{key}: {call} failed (test)")
 
-    def keys(self, prefix: str = "") -> list[str]:
+    def keys_under(self, prefix: str = "") -> list[str]:
         """The keys under ``prefix``, sorted."""
         with self._lock:
             return sorted(k for k in self.objects if k.startswith(prefix))

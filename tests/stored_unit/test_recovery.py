@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 
 from devices.interface import MtOp
+from devices.kinds import DeviceKind
 from devices.stored.volume import Store
 from tests.stored_unit.memory_store import MemoryStore
 from tests.stored_unit.volumes import (
     READ,
+    SUFFIX,
     at_end,
     crash,
     manifest_of,
@@ -216,3 +218,27 @@ def test_the_next_commit_builds_on_a_commit_whose_answer_was_lost(tmp_path: Path
     assert read_from_start(reader, 9) == [*records(4), None, *later, None]
     reader.close()
     assert not store.spool_of("vol1.tap").exists()
+
+
+@pytest.mark.parametrize(
+    ("kind", "torn"),
+    [(DeviceKind.AWS, b"\x2c\x01\x00"), (DeviceKind.HET, b"\x2c\x01\x00\x00")],
+)
+def test_a_torn_last_block_header_is_cut_in_hercules_images(
+    tmp_path: Path, kind: DeviceKind, torn: bytes
+) -> None:
+    objects = MemoryStore()
+    store = new_store(tmp_path, objects)
+    drive = open_volume(store, kind)
+    data: list[bytes | None] = [*records(2), None, *records(2, tag=5)]
+    write_all(drive, data)
+    crash(drive, objects)
+    _, last = store.spool_of("vol1" + SUFFIX[kind]).segments()[-1]
+    with open(last, "ab") as segment:  # a block header cut short by the crash
+        segment.write(torn)
+    reader = open_volume(new_store(tmp_path, objects), kind, READ)
+    assert read_from_start(reader, 5) == data
+    assert at_end(reader)
+    reader.close()
+    manifest = manifest_of(store, kind)
+    assert manifest.index.end == manifest.size

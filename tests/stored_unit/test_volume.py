@@ -14,6 +14,7 @@ from tests.stored_unit.volumes import (
     CHUNK,
     READ,
     SUFFIX,
+    WRITE,
     at_end,
     manifest_of,
     new_store,
@@ -29,7 +30,7 @@ KINDS = [DeviceKind.SIMH, DeviceKind.AWS, DeviceKind.HET]
 
 def chunk_keys(objects: MemoryStore) -> set[str]:
     """The chunk objects in the store."""
-    return {k for k in objects.keys("site1/") if "/chunks/" in k}
+    return {k for k in objects.keys_under("site1/") if "/chunks/" in k}
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -260,3 +261,31 @@ def test_reading_after_a_write_in_the_middle_reads_the_new_chunks(
     assert read_from_start(drive, 12) == [*records(5), *new, None]
     assert at_end(drive)
     drive.close()
+
+
+def test_a_damaged_manifest_is_eio_naming_the_volume_in_the_store(tmp_path: Path) -> None:
+    objects = MemoryStore()
+    _volume_of(tmp_path, objects)
+    found = objects.get("site1/vol1.tap/manifest")
+    assert found is not None
+    objects.put("site1/vol1.tap/manifest", found[0][:-1] + bytes([found[0][-1] ^ 1]))
+    with pytest.raises(OSError) as refused:
+        open_volume(new_store(tmp_path, objects), options=READ)
+    assert refused.value.errno == errno.EIO
+    assert "s3://tapes/site1/vol1.tap: damaged manifest (its bytes are not the ones" in str(
+        refused.value
+    )
+    with pytest.raises(OSError) as again:  # the lease was released: EIO again, not EBUSY
+        open_volume(new_store(tmp_path, objects, "host2"), options=READ)
+    assert again.value.errno == errno.EIO
+
+
+def test_a_volume_name_with_directories(tmp_path: Path) -> None:
+    objects = MemoryStore()
+    store = new_store(tmp_path, objects)
+    drive = store.open_volume("site/a/vol1.tap", WRITE, DeviceKind.SIMH, "vault/site/a/vol1.tap")
+    write_all(drive, [*records(4), None])
+    drive.close()
+    assert objects.get("site1/site/a/vol1.tap/manifest") is not None
+    assert all(key.startswith("site1/site/a/vol1.tap/") for key in objects.keys_under())
+    assert store.manifest("vol1.tap") is None
