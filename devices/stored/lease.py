@@ -19,6 +19,7 @@ their clocks within a fraction of the lease time (NTP), as the README says.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import logging
@@ -44,6 +45,10 @@ class LeaseRecord:
     holder: str
     expires: float
     released: bool = False
+    host: str = ""
+    pid: int = 0
+    boot: str = ""
+    """The holder's host, process and boot (``/proc/sys/kernel/random/boot_id``)."""
 
     def encode(self) -> bytes:
         """The lease object's bytes, with a fresh token (see the module's docstring)."""
@@ -53,6 +58,9 @@ class LeaseRecord:
                     "holder": self.holder,
                     "expires": self.expires,
                     "released": self.released,
+                    "host": self.host,
+                    "pid": self.pid,
+                    "boot": self.boot,
                     "token": uuid.uuid4().hex,
                 }
             ).encode()
@@ -64,13 +72,48 @@ class LeaseRecord:
         """Read a lease; one that cannot be read counts as expired long ago (anyone may take it)."""
         try:
             head = json.loads(data)
-            return cls(str(head["holder"]), float(head["expires"]), bool(head["released"]))
+            return cls(
+                str(head["holder"]),
+                float(head["expires"]),
+                bool(head["released"]),
+                str(head.get("host", "")),
+                int(head.get("pid", 0)),
+                str(head.get("boot", "")),
+            )
         except (ValueError, KeyError, TypeError):
             return cls("an unreadable lease", 0.0, released=True)
 
     def free(self, now: float) -> bool:
-        """Whether another opener may take it at ``now``."""
-        return self.released or self.expires <= now
+        """Whether another opener may take it at ``now``.
+
+        Released, expired, or held by a process of this host that is gone (killed, or the
+        host rebooted since): the next open on the host that crashed need not wait for the
+        lease to expire to recover its spool.
+        """
+        return self.released or self.expires <= now or self.holder_is_dead()
+
+    def holder_is_dead(self) -> bool:
+        """Whether the holder was a process of this host that no longer runs."""
+        if not self.host or self.host != socket.gethostname() or self.pid <= 0:
+            return False
+        if self.boot != boot_id():
+            return True
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False  # alive, another user's
+        return False
+
+
+def boot_id() -> str:
+    """This boot of this host (Linux), so a lease of a process before a reboot is seen dead."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as source:
+            return source.read().strip()
+    except OSError:
+        return ""
 
 
 def holder_name() -> str:
@@ -111,7 +154,7 @@ class Lease:
         """
         for _ in range(3):  # a lease that changes between our read and our PUT: look again
             current = self.objects.get(self.key)
-            record = LeaseRecord(self.holder, time.time() + self.seconds)
+            record = self._record(time.time() + self.seconds)
             try:
                 if current is None:
                     self._etag = self.objects.put_if(self.key, record.encode(), None)
@@ -121,10 +164,12 @@ class Lease:
                         raise _busy(self.name, held)
                     if not held.released:
                         log.warning(
-                            "%s: taking over the lease %s held (expired %s)",
+                            "%s: taking over the lease %s held (%s)",
                             self.name,
                             held.holder,
-                            _when(held.expires),
+                            "its process is gone"
+                            if held.holder_is_dead()
+                            else f"expired {_when(held.expires)}",
                         )
                     self._etag = self.objects.put_if(self.key, record.encode(), current[1])
             except ConflictError:
@@ -134,6 +179,11 @@ class Lease:
         latest = self.objects.get(self.key)
         holder = LeaseRecord.decode(latest[0]) if latest else LeaseRecord("another opener", 0)
         raise _busy(self.name, holder)
+
+    def _record(self, expires: float) -> LeaseRecord:
+        return LeaseRecord(
+            self.holder, expires, host=socket.gethostname(), pid=os.getpid(), boot=boot_id()
+        )
 
     def _start_renewing(self) -> None:
         self._stop.clear()
@@ -152,7 +202,7 @@ class Lease:
         with self._lock:
             if self._etag is None or self._lost is not None:
                 return
-            record = LeaseRecord(self.holder, time.time() + self.seconds)
+            record = self._record(time.time() + self.seconds)
             try:
                 self._etag = self.objects.put_if(self.key, record.encode(), self._etag)
             except ConflictError:
@@ -181,7 +231,7 @@ class Lease:
         with self._lock:
             if self._etag is None or self._lost is not None:
                 return
-            record = LeaseRecord(self.holder, 0.0, released=True)
+            record = dataclasses.replace(self._record(0.0), released=True)
             try:
                 self.objects.put_if(self.key, record.encode(), self._etag)
             except ConflictError:

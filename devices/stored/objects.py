@@ -149,11 +149,25 @@ class S3Objects:
     def _fail(self, exc: Exception, key: str, what: str) -> OSError:
         status, code = _status(exc)
         where = f"{self.address.bucket}/{key}"
+        kind = type(exc).__name__
+        if kind in ("NoCredentialsError", "PartialCredentialsError"):
+            return tape_error(
+                errno.EACCES,
+                f"{self.address.url}: no credentials for the store (the standard AWS chain: "
+                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, ~/.aws/credentials, a role)",
+            )
+        if kind in ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError"):
+            endpoint = self.address.endpoint or "AWS"
+            return tape_error(errno.EIO, f"{self.address.url}: cannot reach {endpoint} ({exc})")
         if status in (401, 403) or code in ("AccessDenied", "InvalidAccessKeyId"):
-            return tape_error(errno.EACCES, f"{where}: {what}: access denied by the store")
-        if status == 404 or code in ("NoSuchKey", "NoSuchBucket"):
+            return tape_error(
+                errno.EACCES, f"{where}: {what}: access denied by the store ({code or status})"
+            )
+        if code == "NoSuchBucket":
+            return tape_error(errno.ENOENT, f"{self.address.url}: no such bucket")
+        if status == 404 or code == "NoSuchKey":
             return tape_error(errno.ENOENT, f"{where}: {what}: not in the store ({code})")
-        detail = f"{code or type(exc).__name__}" + (f", HTTP {status}" if status else "")
+        detail = f"{code or kind}" + (f", HTTP {status}" if status else "")
         return tape_error(errno.EIO, f"{where}: {what} failed ({detail}: {exc})")
 
     def get(self, key: str) -> tuple[bytes, str] | None:

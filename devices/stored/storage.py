@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 UPLOADS = 4
 """Chunks uploaded at once."""
+BACKLOG = 4
+"""Uploaded chunks after which a manifest is committed in mid-stream (the spool lets them go)."""
 PREFETCH = 4
 """Chunks fetched ahead of a sequential reader."""
 _OPEN_CHUNKS = 8
@@ -70,6 +72,12 @@ class StoredStorage:
         base: what the spool extends (for a writer).
         chunk_size: when a segment is sealed and uploaded.
         check: called before every write (the lease: EIO once it is lost).
+
+    Attributes:
+        on_backlog: called before a write (the image then ends where its index does) once
+            :data:`BACKLOG` chunks are uploaded and not yet named by a manifest: the volume
+            commits them (:meth:`uploaded_prefix`, :meth:`committed_prefix`), so a long
+            stream without filemarks does not keep everything in the spool.
     """
 
     def __init__(
@@ -104,6 +112,7 @@ class StoredStorage:
         # of an old chunk holds a new one, and a descriptor on the old one read stale bytes.
         self._fetching: dict[str, Future[int]] = {}
         self._open: OrderedDict[str, int] = OrderedDict()
+        self.on_backlog: Callable[[], None] | None = None
 
     # -- the spool -------------------------------------------------------------------------
 
@@ -141,6 +150,8 @@ class StoredStorage:
                 errno.EIO, f"{self.name}: write at {offset}, not at the end ({self._size})"
             )
         self.check()
+        if len(self.segments) > BACKLOG and self.on_backlog is not None:
+            self.on_backlog()
         segment = self._open_segment()
         view = memoryview(data)
         try:
@@ -197,6 +208,32 @@ class StoredStorage:
             assert segment.upload is not None
             chunks.append(Chunk(segment.upload.result(), segment.start, segment.length))
         return chunks
+
+    def uploaded_prefix(self) -> list[Chunk]:
+        """The leading segments whose upload finished, as chunks (without waiting)."""
+        done = []
+        for segment in self.segments:
+            upload = segment.upload
+            if upload is None or not upload.done() or upload.exception() is not None:
+                break
+            done.append(Chunk(upload.result(), segment.start, segment.length))
+        return done
+
+    def committed_prefix(self, chunks: list[Chunk], etag: str) -> None:
+        """A manifest naming ``chunks`` (a prefix of the image) is in the store as ``etag``.
+
+        The leading segments those chunks came from leave the spool; the rest stay.
+        """
+        self.chunks = list(chunks)
+        self._starts = [c.start for c in self.chunks]
+        end = self.chunks[-1].end if self.chunks else 0
+        while self.segments and self.segments[0].end <= end:
+            self._drop_segment(self.segments.pop(0))
+        self.spool_start = end
+        if self.base is not None and self.spool is not None:
+            self.base.etag, self.base.kept_chunks = etag, len(chunks)
+            self.base.start, self.base.committing = end, None
+            self.spool.save_base(self.base)
 
     def committed(self, chunks: list[Chunk], etag: str) -> None:
         """A manifest naming ``chunks`` (and nothing after them) is in the store as ``etag``."""

@@ -37,7 +37,7 @@ from devices.kinds import DeviceKind, format_title, image_kinds_by_format, tape_
 from devices.state import DriveState, VolumeInfo
 from devices.stored.cache import ChunkCache
 from devices.stored.lease import DEFAULT_LEASE_SECONDS, Lease
-from devices.stored.manifest import Manifest, ManifestError
+from devices.stored.manifest import Chunk, Manifest, ManifestError
 from devices.stored.objects import (
     ConflictError,
     ObjectStore,
@@ -216,6 +216,7 @@ class _OpenVolume:
             image, self.label, manifest.drive, manifest.volume, options, self.close
         )
         drive.on_flush = self.commit
+        storage.on_backlog = lambda: self._commit_backlog(drive)
         return drive
 
     def _storage(self, writable: bool) -> StoredStorage:
@@ -246,6 +247,20 @@ class _OpenVolume:
         storage = self.storage
         assert storage is not None
         chunks = storage.flush()
+        etag = self._put_manifest(chunks, index, volume, state)
+        storage.committed(chunks, etag)
+
+    def _put_manifest(
+        self, chunks: list[Chunk], index: ObjectIndex, volume: VolumeInfo, state: DriveState
+    ) -> str:
+        """Replace the manifest by compare-and-swap on the ETag this open holds; the new ETag.
+
+        Raises:
+            OSError: EIO when the manifest changed since (another host wrote the volume after
+                this one's lease expired): the spool keeps what was written here.
+        """
+        storage = self.storage
+        assert storage is not None
         manifest = Manifest(
             self.fmt.name,
             self.manifest.generation + 1,
@@ -259,11 +274,36 @@ class _OpenVolume:
             storage.base.committing = manifest.token
             self.spool.save_base(storage.base)
         self.lease.check()
-        etag = self._put_manifest(manifest)
-        storage.committed(chunks, etag)
+        etag = self._replace_manifest(manifest)
         self.etag, self.manifest = etag, manifest
+        return etag
 
-    def _put_manifest(self, manifest: Manifest) -> str:
+    def _commit_backlog(self, drive: VirtualTapeDrive) -> None:
+        """Commit the chunks uploaded so far in mid-stream: a manifest over that prefix.
+
+        Called between two writes, when the image ends where its index does. The prefix
+        ends between two objects (segments are cut between writes); the drive's position
+        in that manifest is its end (where a reader would find the volume if this host
+        were lost before the next commit).
+        """
+        storage = self.storage
+        assert storage is not None
+        done = storage.uploaded_prefix()
+        if not done:
+            return
+        chunks = [*storage.chunks, *done]
+        end = chunks[-1].end
+        full = drive.image.index
+        n = bisect_left(full.offsets, end)
+        index = ObjectIndex()
+        index.offsets, index.lengths = full.offsets[:n], full.lengths[:n]
+        index.marks = full.marks[: bisect_left(full.marks, n)]
+        index.end = end
+        state = dataclasses.replace(drive.state, position=n, fileno=-1, blkno=-1, at_eod=True)
+        etag = self._put_manifest(chunks, index, drive.volume, state)
+        storage.committed_prefix(chunks, etag)
+
+    def _replace_manifest(self, manifest: Manifest) -> str:
         """Replace the manifest read (or last written) by this open with ``manifest``.
 
         A PUT that failed without an answer may have landed all the same: the next one then
@@ -298,7 +338,8 @@ class _OpenVolume:
         """Commit what changed, then release the storage and the lease."""
         try:
             changed = (drive.volume, drive.state) != self._loaded
-            if drive.image.dirty or changed or (self.storage and self.storage.segments):
+            created = self.etag is None and self.storage is not None and self.storage.writable
+            if drive.image.dirty or changed or created or (self.storage and self.storage.segments):
                 self.commit(drive)
         finally:
             try:
@@ -354,7 +395,8 @@ class _OpenVolume:
                 errno.EIO,
                 f"{self.label}: the local spool {self.spool.path} holds records written after "
                 "a version of the volume the store no longer has (another host wrote it "
-                "since); kept as it is, not uploaded",
+                "since); kept as it is, not uploaded (move it away to open the volume as the "
+                "store has it)",
             )
         manifest = self.manifest
         manifest.chunks = manifest.chunks[: base.kept_chunks]
