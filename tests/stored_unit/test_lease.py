@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
+import os
+import socket
+import subprocess
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from devices.stored.lease import Lease, LeaseRecord
+from devices.stored.lease import Lease, LeaseRecord, boot_id
 from devices.stored.objects import ConflictError
 from tests.stored_unit.memory_store import MemoryStore
 
@@ -209,3 +213,33 @@ def test_a_lease_removed_from_the_store_is_lost(
     assert "lease lost" in caplog.text
     lease.release()
     assert store.get(KEY) is None  # nothing written by the lost holder
+
+
+def test_a_lease_of_a_dead_process_of_this_host_is_free_at_once(
+    store: MemoryStore, leases: list[Lease], caplog: pytest.LogCaptureFixture
+) -> None:
+    gone = _a_dead_pid()
+    held = LeaseRecord(
+        "host pid gone", time.time() + LONG, host=socket.gethostname(), pid=gone, boot=boot_id()
+    )
+    store.put(KEY, held.encode())
+    lease = new_lease(store, leases)
+    with caplog.at_level(logging.WARNING, "devices.stored.lease"):
+        lease.acquire()
+    assert record(store).holder == lease.holder
+    assert "its process is gone" in caplog.text
+
+
+def test_a_live_or_foreign_holder_is_not_dead() -> None:
+    me = LeaseRecord("me", 0.0, host=socket.gethostname(), pid=os.getpid(), boot=boot_id())
+    assert not me.holder_is_dead()
+    other = LeaseRecord("them", 0.0, host="another-host.example", pid=_a_dead_pid(), boot="x")
+    assert not other.holder_is_dead()  # another host's process: only its expiry frees it
+    rebooted = dataclasses.replace(me, boot="an earlier boot")
+    assert rebooted.holder_is_dead()
+
+
+def _a_dead_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from tests.stored_unit.volumes import (
     SUFFIX,
     WRITE,
     at_end,
+    crash,
     manifest_of,
     new_store,
     open_volume,
@@ -289,3 +291,35 @@ def test_a_volume_name_with_directories(tmp_path: Path) -> None:
     assert objects.get("site1/site/a/vol1.tap/manifest") is not None
     assert all(key.startswith("site1/site/a/vol1.tap/") for key in objects.keys_under())
     assert store.manifest("vol1.tap") is None
+
+
+def test_a_created_volume_closed_unwritten_is_a_blank_volume(tmp_path: Path) -> None:
+    objects = MemoryStore()
+    store = new_store(tmp_path, objects)
+    open_volume(store).close()
+    manifest = manifest_of(store)
+    assert (manifest.chunks, len(manifest.index)) == ([], 0)
+    reader = open_volume(store, options=READ)
+    with pytest.raises(OSError) as blank:
+        read_from_start(reader, 1)
+    assert blank.value.errno == errno.EIO
+    assert "blank tape" in str(blank.value)
+    reader.close()
+
+
+def test_a_long_file_is_committed_in_mid_stream(tmp_path: Path) -> None:
+    objects = MemoryStore()
+    store = new_store(tmp_path, objects)
+    drive = open_volume(store)
+    data = records(30)  # about nine chunks, no filemark
+    write_all(drive, data)
+    spool = store.spool_of("vol1.tap")
+    manifest = manifest_of(store)  # committed without a filemark
+    assert 0 < len(manifest.index) < 30
+    assert manifest.drive.position == len(manifest.index)
+    assert sum(os.path.getsize(path) for _, path in spool.segments()) < 30 * 308
+    # What the store has is a volume a reader (after a crash here) could read.
+    crash(drive, objects)
+    reader = open_volume(new_store(tmp_path, objects), options=READ)
+    assert read_from_start(reader, 30) == data
+    reader.close()
