@@ -207,6 +207,14 @@ class Lease:
                 self._etag = self.objects.put_if(self.key, record.encode(), self._etag)
             except ConflictError:
                 self._lost = "another opener took the lease over after it expired"
+            except OSError as exc:
+                if exc.errno != errno.ENOENT:
+                    raise
+                # S3 answers If-Match on a missing key 404: with the object gone, another
+                # opener may create it with If-None-Match and write; the renewal must not
+                # go on failing quietly as if the store were merely unreachable.
+                self._lost = "the lease object was removed from the store"
+            if self._lost is not None:
                 log.error("%s: lease lost: %s", self.name, self._lost)
 
     def check(self) -> None:

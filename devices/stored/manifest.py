@@ -11,7 +11,10 @@ density, capacity and protect tab, the drive's position). Each write of it is a 
 
 Encoding: a magic line, one JSON line (the chunk list, the counts, the state, a CRC-32 of the
 raw index), then the index, zlib-compressed: record offsets as differences (a volume of equal
-records compresses to almost nothing), lengths, filemark numbers, as little-endian int64.
+records compresses to almost nothing), lengths, filemark numbers, as little-endian int64; last,
+a CRC-32 of everything before it (4 bytes, big-endian). The JSON line has no check of its own,
+and a changed digit in it (a chunk's length, the generation, the position) would otherwise
+decode as a different, valid manifest: a CRC-32 detects every error within 32 bits.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from dataclasses import dataclass, field
 from devices.formats.index import ObjectIndex
 from devices.state import DriveState, VolumeInfo, from_dict
 
-MAGIC = b"RMTD-MANIFEST 1\n"
+MAGIC = b"RMTD-MANIFEST 2\n"
+"""Version 2: version 1 had no CRC over the whole object."""
+_CRC = 4
 
 
 class ManifestError(ValueError):
@@ -87,7 +92,8 @@ class Manifest:
             "drive": dataclasses.asdict(self.drive),
         }
         line = json.dumps(head, separators=(",", ":")).encode() + b"\n"
-        return MAGIC + line + zlib.compress(raw, 1)
+        body = MAGIC + line + zlib.compress(raw, 1)
+        return body + zlib.crc32(body).to_bytes(_CRC, "big")
 
     @classmethod
     def decode(cls, data: bytes) -> Manifest:
@@ -98,6 +104,10 @@ class Manifest:
         """
         if not data.startswith(MAGIC):
             raise ManifestError("not an rmtd manifest (no magic line)")
+        body, crc = data[:-_CRC], data[-_CRC:]
+        if len(body) <= len(MAGIC) or zlib.crc32(body) != int.from_bytes(crc, "big"):
+            raise ManifestError("damaged manifest (its bytes are not the ones written: CRC)")
+        data = body
         newline = data.find(b"\n", len(MAGIC))
         try:
             head = json.loads(data[len(MAGIC) : newline])

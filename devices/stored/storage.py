@@ -108,8 +108,10 @@ class StoredStorage:
         self._size = self.spool_start
         self._uploads: ThreadPoolExecutor | None = None
         self._fetches: ThreadPoolExecutor | None = None
-        self._fetching: dict[int, Future[int]] = {}
-        self._open: OrderedDict[int, int] = OrderedDict()
+        # Both by chunk name, never by place in the list: after a cut and a commit the place
+        # of an old chunk holds a new one, and a descriptor on the old one read stale bytes.
+        self._fetching: dict[str, Future[int]] = {}
+        self._open: OrderedDict[str, int] = OrderedDict()
         self.on_backlog: Callable[[], None] | None = None
 
     # -- the spool -------------------------------------------------------------------------
@@ -351,17 +353,17 @@ class StoredStorage:
 
     def _chunk_fd(self, k: int) -> int:
         """A descriptor on cached chunk ``k``; the next chunks are fetched ahead."""
-        fd = self._open.get(k)
+        chunk = self.chunks[k]
+        fd = self._open.get(chunk.name)
         if fd is not None:
-            self._open.move_to_end(k)
+            self._open.move_to_end(chunk.name)
             return fd
-        pending = self._fetching.pop(k, None)
+        pending = self._fetching.pop(chunk.name, None)
         if pending is not None:
             fd = pending.result()
         else:
-            chunk = self.chunks[k]
             fd = self.cache.fetch(self.objects, self.chunk_key(chunk.name), chunk.length)
-        self._open[k] = fd
+        self._open[chunk.name] = fd
         while len(self._open) > _OPEN_CHUNKS:
             os.close(self._open.popitem(last=False)[1])
         self._prefetch(k + 1)
@@ -370,12 +372,11 @@ class StoredStorage:
     def _prefetch(self, first: int) -> None:
         if self._fetches is None:
             self._fetches = ThreadPoolExecutor(PREFETCH, thread_name_prefix="prefetch")
-        for k in range(first, min(first + PREFETCH, len(self.chunks))):
-            if k in self._open or k in self._fetching:
+        for chunk in self.chunks[first : first + PREFETCH]:
+            if chunk.name in self._open or chunk.name in self._fetching:
                 continue
-            chunk = self.chunks[k]
             key = self.chunk_key(chunk.name)
-            self._fetching[k] = self._fetches.submit(
+            self._fetching[chunk.name] = self._fetches.submit(
                 self.cache.fetch, self.objects, key, chunk.length
             )
 

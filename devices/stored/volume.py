@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import logging
+import os
 import uuid
 from bisect import bisect_left
 from dataclasses import dataclass
@@ -169,6 +170,7 @@ class _OpenVolume:
         self.manifest = Manifest(fmt.name)
         self.storage: StoredStorage | None = None
         self._loaded = (self.manifest.volume, self.manifest.drive)
+        self._unanswered: str | None = None  # the token of a manifest PUT that got no answer
 
     def _chunk_key(self, name: str) -> str:
         return f"{self.key}/chunks/{name}"
@@ -272,15 +274,7 @@ class _OpenVolume:
             storage.base.committing = manifest.token
             self.spool.save_base(storage.base)
         self.lease.check()
-        try:
-            etag = self.store.objects.put_if(f"{self.key}/manifest", manifest.encode(), self.etag)
-        except ConflictError:
-            raise tape_error(
-                errno.EIO,
-                f"{self.label}: the volume's manifest changed since this open read it (another "
-                f"host wrote it after this one's lease expired); what was written here stays "
-                f"in the spool {self.spool.path}",
-            ) from None
+        etag = self._replace_manifest(manifest)
         self.etag, self.manifest = etag, manifest
         return etag
 
@@ -309,6 +303,37 @@ class _OpenVolume:
         etag = self._put_manifest(chunks, index, drive.volume, state)
         storage.committed_prefix(chunks, etag)
 
+    def _replace_manifest(self, manifest: Manifest) -> str:
+        """Replace the manifest read (or last written) by this open with ``manifest``.
+
+        A PUT that failed without an answer may have landed all the same: the next one then
+        finds the store's manifest changed. If it is that unanswered one (its token), the new
+        manifest replaces it (it names every chunk the landed one did, and more).
+        """
+        key = f"{self.key}/manifest"
+        unanswered, self._unanswered = self._unanswered, manifest.token
+        try:
+            etag = self.store.objects.put_if(key, manifest.encode(), self.etag)
+        except ConflictError:
+            landed = self.store.manifest(self.volume) if unanswered else None
+            if landed is None or landed[0].token != unanswered:
+                raise self._changed() from None
+            manifest.generation = landed[0].generation + 1
+            try:
+                etag = self.store.objects.put_if(key, manifest.encode(), landed[1])
+            except ConflictError:
+                raise self._changed() from None
+        self._unanswered = None
+        return etag
+
+    def _changed(self) -> OSError:
+        return tape_error(
+            errno.EIO,
+            f"{self.label}: the volume's manifest changed since this open read it (another "
+            f"host wrote it after this one's lease expired); what was written here stays "
+            f"in the spool {self.spool.path}",
+        )
+
     def close(self, drive: VirtualTapeDrive) -> None:
         """Commit what changed, then release the storage and the lease."""
         try:
@@ -323,6 +348,35 @@ class _OpenVolume:
             finally:
                 self.lease.release()
 
+    def _after_landed_commit(self, base: SpoolBase) -> SpoolBase | None:
+        """The spool's last commit is in the store (its token): keep only what came after.
+
+        A commit whose answer was lost leaves its segments in the spool, and the writer may
+        have gone on writing (acknowledged records) into new segments past them. The landed
+        manifest's chunks hold the first; the others extend it. Returns the base they extend,
+        or ``None`` when nothing came after (the spool is removed).
+        """
+        landed = self.manifest.size
+        segments = self.spool.segments()
+        after = [(start, path) for start, path in segments if start >= landed]
+        if not after:
+            log.info("%s: the last commit landed; the spool is no longer needed", self.label)
+            self.spool.remove()
+            return None
+        for start, path in segments:
+            if start < landed and start + os.path.getsize(path) > landed:
+                raise tape_error(
+                    errno.EIO,
+                    f"{self.label}: the local spool {self.spool.path} does not follow its "
+                    f"last commit (a segment at {start} runs past {landed}); kept as it is",
+                )
+        base = SpoolBase(base.volume, self.etag, len(self.manifest.chunks), landed)
+        self.spool.save_base(base)
+        for start, _ in segments:
+            if start < landed:
+                self.spool.remove_segment(start)  # in the landed manifest's chunks
+        return base
+
     def recover(self) -> None:
         """Upload and commit what the spool kept from an open that did not close.
 
@@ -332,17 +386,10 @@ class _OpenVolume:
         """
         base = self.spool.load_base()
         if base.committing and self.manifest.token == base.committing:
-            # The last commit landed before the spool learnt it: what it named leaves.
-            size = self.manifest.size
-            for start, _ in self.spool.segments():
-                if start < size:
-                    self.spool.remove_segment(start)
-            if not self.spool.segments():
-                log.info("%s: the last commit landed; the spool is no longer needed", self.label)
-                self.spool.remove()
+            after = self._after_landed_commit(base)
+            if after is None:
                 return
-            base = SpoolBase(base.volume, self.etag, len(self.manifest.chunks), size)
-            self.spool.save_base(base)
+            base = after
         if base.etag != self.etag:
             raise tape_error(
                 errno.EIO,
