@@ -151,6 +151,8 @@ class S3Objects:
         where = f"{self.address.bucket}/{key}"
         if status in (401, 403) or code in ("AccessDenied", "InvalidAccessKeyId"):
             return tape_error(errno.EACCES, f"{where}: {what}: access denied by the store")
+        if code == "NoSuchBucket":
+            return tape_error(errno.ENOENT, f"s3://{self.address.bucket}: no such bucket")
         if status == 404 or code in ("NoSuchKey", "NoSuchBucket"):
             return tape_error(errno.ENOENT, f"{where}: {what}: not in the store ({code})")
         detail = f"{code or type(exc).__name__}" + (f", HTTP {status}" if status else "")
@@ -163,7 +165,8 @@ class S3Objects:
             return answer["Body"].read(), str(answer["ETag"])
         except Exception as exc:
             status, code = _status(exc)
-            if status == 404 or code == "NoSuchKey":
+            # A missing bucket is a 404 too: that is an error, not a missing object.
+            if (status == 404 or code == "NoSuchKey") and code != "NoSuchBucket":
                 return None
             raise self._fail(exc, key, "read") from None
 
