@@ -1,7 +1,8 @@
 """``vmt``: an mt for virtual and remote tape drives, and tools to make and inspect tape images.
 
 ``app`` holds the command group and mt's operations; ``images``, ``writing``, ``health``,
-``convert``, ``drives`` and ``synth`` add their subcommands to it when imported here.
+``convert``, ``drives``, ``gc`` and ``synth`` add their subcommands to it when imported here;
+``stored`` opens the s3:// volumes they take.
 """
 
 from rmtd.vmt import convert, drives, health, images, synth, writing
