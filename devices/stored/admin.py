@@ -166,7 +166,7 @@ def _collect_volume(
     except OSError as exc:
         if exc.errno != errno.EBUSY:
             raise
-        report.skipped = f"{exc.strerror}; left alone"
+        report.skipped = f"{str(exc.strerror).removeprefix(f'{key}: ')}; left alone"
         return report
     try:
         _sweep(objects, key, old, report, remove=True)

@@ -5,7 +5,7 @@
 ``stored`` opens the s3:// volumes they take.
 """
 
-from rmtd.vmt import convert, drives, health, images, synth, writing
+from rmtd.vmt import convert, drives, gc, health, images, synth, writing
 from rmtd.vmt.app import main
 
-__all__ = ["convert", "drives", "health", "images", "main", "synth", "writing"]
+__all__ = ["convert", "drives", "gc", "health", "images", "main", "synth", "writing"]
