@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import click
@@ -151,12 +151,17 @@ def read_command(image: str, file_number: int, output: str) -> None:
         chosen = files[file_number]
         index = drive.image.index
         buffer = memoryview(bytearray(chosen.largest))
-        with errors_exit(output), _output(output) as out, _stdout_closed(out):
+        with ExitStack() as stack:
+            with errors_exit(output):
+                out = stack.enter_context(_output(output))
             for i in range(chosen.first, chosen.end):
                 if index.is_bad(i):
                     raise OSError(errno.EIO, f"{image}: bad data in record {i}")
+                # A read error is the image's (a stored volume's chunk gone, say), a write
+                # error the output's: each names its own.
                 length = drive.image.read_record(i, buffer)
-                _write_all(out, buffer[:length])
+                with errors_exit(output), _stdout_closed(out):
+                    _write_all(out, buffer[:length])
         if damage and not chosen.closed:  # the file runs into the damage: what came is partial
             raise OSError(errno.EIO, f"{image}: tape file {file_number} is cut short: {damage}")
 

@@ -278,3 +278,29 @@ def test_store_errors_are_one_line_without_traceback(
     assert done.returncode == 2
     assert "expected http://host:port" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_damaged_manifest_and_a_missing_chunk_are_one_line_errors(
+    s3: SeaweedServer, prefix: str, tmp_path: Path
+) -> None:
+    url = f"{prefix}/vol1.tap"
+    assert vmt("convert", str(sample(tmp_path)), url, "--endpoint", s3.endpoint).exit_code == 0
+    stored, volume = store(url, s3.endpoint)
+    key = stored.volume_key(volume)
+    [first, *_] = [k for k in keys(s3, url) if "/chunks/" in k]
+    stored.objects.delete(first)
+    out = tmp_path / "out"
+    done = vmt("read", url, "--file", "0", "-o", str(out), "--endpoint", s3.endpoint)
+    assert done.exit_code == 1
+    assert done.output.startswith(f"vmt: {url}: tapes/{key}/chunks/")  # not the output's
+    assert "not in the store (NoSuchKey)" in done.output
+    assert done.output.count("\n") == 1
+    found = stored.objects.get(f"{key}/manifest")
+    assert found is not None
+    stored.objects.put(f"{key}/manifest", found[0][:-4])
+    for args in (["ls", url], ["convert", url, str(tmp_path / "b.tap")]):
+        done = vmt(*args, "--endpoint", s3.endpoint)
+        assert done.exit_code == 1
+        assert done.output.startswith(f"vmt: {url}: unreadable manifest (")
+        assert done.output.count("\n") == 1
+    assert not (tmp_path / "b.tap").exists()
