@@ -122,18 +122,20 @@ def collect(
     grace: float = DEFAULT_GRACE_SECONDS,
     dry_run: bool = False,
     now: float | None = None,
+    volumes: list[VolumeObjects] | None = None,
 ) -> list[VolumeReport]:
     """Remove the chunks no manifest names, for every volume under ``prefix``.
 
     See the module's docstring for what is removed. A dry run only reads: it checks the lease
-    without taking it, and removes nothing.
+    without taking it, and removes nothing. ``volumes``: what :func:`volumes_under` found, if
+    the caller listed already.
 
     Raises:
         OSError: the store's errors for the listing (ENOENT for no such bucket); errors on one
             volume are reported in its :class:`VolumeReport` and the others go on.
     """
     reports = []
-    for volume in volumes_under(objects, prefix):
+    for volume in volumes_under(objects, prefix) if volumes is None else volumes:
         when = time.time() if now is None else now
         try:
             reports.append(_collect_volume(objects, prefix, volume, grace, dry_run, when))
@@ -160,13 +162,14 @@ def _collect_volume(
             report.skipped = f"in use by {held.holder}; left alone"
             return report
         return _sweep(objects, key, old, report, remove=False)
-    lease = Lease(objects, f"{key}{_LEASE}", key, 60.0)
+    name = f"s3://{objects.address.bucket}/{key}"
+    lease = Lease(objects, f"{key}{_LEASE}", name, 60.0)
     try:
         lease.acquire()
     except OSError as exc:
         if exc.errno != errno.EBUSY:
             raise
-        report.skipped = f"{str(exc.strerror).removeprefix(f'{key}: ')}; left alone"
+        report.skipped = f"{str(exc.strerror).removeprefix(f'{name}: ')}; left alone"
         return report
     try:
         _sweep(objects, key, old, report, remove=True)

@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from devices.stored.admin import DEFAULT_GRACE_SECONDS, VolumeReport, collect
+from devices.stored.admin import DEFAULT_GRACE_SECONDS, VolumeReport, collect, volumes_under
 from rmtd.vmt.app import EXIT_ERROR, emit, errors_exit, main
 from rmtd.vmt.stored import address_of, store_of, store_options
 
@@ -42,7 +42,10 @@ def gc_command(url: str, grace: float, dry_run: bool) -> None:
     with errors_exit(url):
         address, _ = address_of(url, volume_in_url=False)
         store = store_of(address)
-        reports = collect(store.objects, address.prefix, grace, dry_run)
+        volumes = volumes_under(store.objects, address.prefix)  # a missing bucket fails here
+        if not dry_run:
+            store.verify()  # the lease keeps openers out only where compare-and-swap works
+        reports = collect(store.objects, address.prefix, grace, dry_run, volumes=volumes)
     verb = "would remove" if dry_run else "removed"
     for report in reports:
         _print_volume(url, address.bucket, report, verb)

@@ -150,7 +150,9 @@ def open_stored(url: str, options: OpenOptions, kind: DeviceKind) -> VirtualTape
     """
     address, volume = address_of(url)
     store = store_of(address)
-    if not options.create and store.manifest(volume) is None:
+    # Read first, also when creating: a missing bucket is then said before anything is put
+    # (some stores, SeaweedFS among them, create a bucket on the first PUT into it).
+    if store.manifest(volume) is None and not options.create:
         raise tape_error(errno.ENOENT, f"{url}: no such volume in the store")
     return store.open_volume(volume, options, kind, url)
 

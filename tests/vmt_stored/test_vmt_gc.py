@@ -10,13 +10,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
+
+import pytest
 
 from devices.interface import MtOp, OpenOptions
 from devices.kinds import DeviceKind
+from devices.stored.objects import StoreAddress
+from devices.stored.volume import Store, StoreSettings
 from rmtd.testing.seaweed import SeaweedServer
 from tests.simh_codec import TAPE_MARK, record
 from tests.vmt_stored.conftest import keys, store, vmt
+from tests.vmt_stored.objects_double import MemoryObjects
 
 RECORDS = [bytes([n]) * 40000 for n in range(6)]
 
@@ -147,12 +153,35 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_gc_errors_are_one_line(s3: SeaweedServer, prefix: str) -> None:
-    done = run("gc", "s3://no-such-bucket/site", "--endpoint", s3.endpoint)
+    bucket = f"no-such-bucket-{uuid.uuid4().hex[:8]}"
+    done = run("gc", f"s3://{bucket}/site", "--endpoint", s3.endpoint)
     assert (done.returncode, done.stdout) == (1, "")
-    assert done.stderr == "vmt: s3://no-such-bucket/site: s3://no-such-bucket: no such bucket\n"
+    assert done.stderr == f"vmt: s3://{bucket}/site: s3://{bucket}: no such bucket\n"
     done = run("gc", "tapes/site", "--endpoint", s3.endpoint)
     assert done.returncode == 1
     assert done.stderr == "vmt: tapes/site: not an s3:// URL\n"
     done = run("gc", prefix, "--grace", "-1")
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+class _IgnoresConditions(MemoryObjects):
+    """A store that accepts every conditional PUT (no compare-and-swap)."""
+
+    def put_if(self, key: str, data: bytes, etag: str | None) -> str:
+        return self.put(key, data)
+
+
+def test_gc_refuses_a_store_without_compare_and_swap(monkeypatch: pytest.MonkeyPatch) -> None:
+    objects = _IgnoresConditions()
+    objects.put("p/a.tap/chunks/orphan", b"x")
+
+    def without_cas(address: StoreAddress, chunk_size: int | None = None) -> Store:
+        return Store(StoreSettings("test", address), objects)
+
+    monkeypatch.setattr("rmtd.vmt.gc.store_of", without_cas)
+    done = vmt("gc", "s3://tapes/p", "--grace", "0")
+    assert done.exit_code == 1
+    assert "the store ignores If-None-Match" in done.output
+    assert done.output.count("\n") == 1
+    assert "p/a.tap/chunks/orphan" in objects.objects

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -263,11 +264,14 @@ def test_store_errors_are_one_line_without_traceback(
     s3: SeaweedServer, prefix: str, tmp_path: Path
 ) -> None:
     env = dict(os.environ)
-    done = run("ls", "s3://no-such-bucket/site/vol1.tap", "--endpoint", s3.endpoint, env=env)
-    assert (done.returncode, done.stdout) == (1, "")
-    assert done.stderr == (
-        "vmt: s3://no-such-bucket/site/vol1.tap: s3://no-such-bucket: no such bucket\n"
-    )
+    bucket = f"no-such-bucket-{uuid.uuid4().hex[:8]}"
+    url = f"s3://{bucket}/site/vol1.tap"
+    for args in (["ls", url], ["write", url, "/etc/hostname"], ["convert", "/dev/null", url]):
+        if args[0] == "convert":
+            args[1] = str(sample(tmp_path))
+        done = run(*args, "--endpoint", s3.endpoint, env=env)
+        assert (done.returncode, done.stdout) == (1, "")
+        assert done.stderr == f"vmt: s3://{bucket}/site/vol1.tap: s3://{bucket}: no such bucket\n"
     nothing = "http://127.0.0.1:9"  # the discard port: nobody answers there
     done = run("ls", f"{prefix}/vol1.tap", "--endpoint", nothing, env=env)
     assert (done.returncode, done.stdout) == (1, "")
