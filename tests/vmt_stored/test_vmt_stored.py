@@ -78,9 +78,26 @@ def test_read_copies_one_tape_file_of_a_stored_volume(
     url = f"{prefix}/vol1.tap"
     assert vmt("convert", str(sample(tmp_path)), url, "--endpoint", s3.endpoint).exit_code == 0
     out = tmp_path / "file1"
+    cache = tmp_path / "cache" / "rmtd" / "chunks"  # $XDG_CACHE_HOME/rmtd/chunks
+    assert not cache.exists() or not os.listdir(cache)
     done = vmt("read", url, "--file", "1", "-o", str(out), "--endpoint", s3.endpoint)
     assert done.exit_code == 0, done.output
     assert out.read_bytes() == BIG[3] + BIG[4]
+    assert os.listdir(cache)  # the chunks read are cached where XDG says
+    # --region is passed on to the client (SeaweedFS takes any region in a signature).
+    done = vmt(
+        "read",
+        url,
+        "--file",
+        "1",
+        "-o",
+        str(out),
+        "--endpoint",
+        s3.endpoint,
+        "--region",
+        "eu-west-1",
+    )
+    assert done.exit_code == 0, done.output
     done = vmt("read", url, "--file", "9", "--endpoint", s3.endpoint)
     assert done.exit_code == 1
     assert "no tape file 9 (the image holds 4)" in done.output
