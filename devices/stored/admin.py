@@ -27,7 +27,6 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from devices.errors import tape_error
 from devices.stored.lease import Lease, LeaseRecord
 from devices.stored.manifest import Manifest, ManifestError
 from devices.stored.objects import ObjectStore, StoredObject
@@ -243,13 +242,3 @@ def delete_volume(objects: ObjectStore, key: str, name: str) -> int:
         lease.release()
     objects.delete(f"{key}{_LEASE}")
     return removed + 1
-
-
-def check_volume_key(key: str) -> None:
-    """Refuse an empty volume key (it would name every object of the bucket).
-
-    Raises:
-        OSError: EINVAL.
-    """
-    if not key.strip("/"):
-        raise tape_error(errno.EINVAL, "no volume named: give s3://bucket/prefix/volume.tap")
