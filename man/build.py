@@ -188,6 +188,16 @@ How to reach a remote host when \fB\-\-rsh\-command\fR is not given.
 .TP
 .B RMTD_CONFIG
 The configuration naming the drives, for the named\-drive commands.
+.TP
+.B AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL
+The S3 endpoint of \fBs3://\fR volumes when \fB\-\-endpoint\fR is not given.
+.TP
+.B AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION
+The store's credentials and region (the standard AWS chain is used).
+.TP
+.B XDG_STATE_HOME, XDG_CACHE_HOME
+Where a stored volume's spool (\fIrmtd/spool\fR) and chunk cache (\fIrmtd/chunks\fR)
+live (default \fI~/.local/state\fR, \fI~/.cache\fR).
 .SH EXIT STATUS
 0 on success, 1 when an operation fails (one line on standard error), 2 for a usage error,
 130 when interrupted, 141 when standard output's reader went away.

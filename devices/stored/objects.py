@@ -164,7 +164,7 @@ class S3Objects:
                 errno.EACCES, f"{where}: {what}: access denied by the store ({code or status})"
             )
         if code == "NoSuchBucket":
-            return tape_error(errno.ENOENT, f"{self.address.url}: no such bucket")
+            return tape_error(errno.ENOENT, f"s3://{self.address.bucket}: no such bucket")
         if status == 404 or code == "NoSuchKey":
             return tape_error(errno.ENOENT, f"{where}: {what}: not in the store ({code})")
         detail = f"{code or kind}" + (f", HTTP {status}" if status else "")
@@ -177,7 +177,8 @@ class S3Objects:
             return answer["Body"].read(), str(answer["ETag"])
         except Exception as exc:
             status, code = _status(exc)
-            if status == 404 or code == "NoSuchKey":
+            # A missing bucket is a 404 too: that is an error, not a missing object.
+            if (status == 404 or code == "NoSuchKey") and code != "NoSuchBucket":
                 return None
             raise self._fail(exc, key, "read") from None
 

@@ -39,6 +39,7 @@ from rmtd.mtops import (
     status_dict,
 )
 from rmtd.opener import DeviceOpener, OpenerConfig
+from rmtd.vmt.stored import is_store_url, open_stored, refuse_stored
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -210,6 +211,11 @@ def run_mt(
         raise click.UsageError("no tape device: use -f DEVICE or set TAPE")
     number = parse_count(operation, count)
     with errors_exit(target.device):
+        refuse_stored(
+            target.device,
+            operation.name,
+            "serve the store with rmtd and use HOST:STORE/VOLUME, or use vmt ls/read",
+        )
         remote = parse_remote(target.device)
         flags = os.O_RDWR if operation.writes else os.O_RDONLY
         if not operation.needs_medium:
@@ -307,6 +313,12 @@ def image_kind(image: str) -> DeviceKind:
         return DeviceKind.SIMH
     kind = kind_by_name(image)
     if not kind.is_tape_image:
+        if is_store_url(image):
+            raise OSError(
+                errno.EMEDIUMTYPE,
+                f"{image}: its name says {kind.value}; stored volumes are tape images named "
+                "*.tap, *.aws or *.het",
+            )
         if os.path.isdir(image):
             raise OSError(errno.EISDIR, f"{image}: is a directory")
         held = f", and it holds {describe_content(image)}" if os.path.lexists(image) else ""
@@ -333,9 +345,16 @@ def quiet_devices() -> Iterator[None]:
 
 @contextmanager
 def open_image(image: str, options: OpenOptions) -> Iterator[VirtualTapeDrive]:
-    """Open a local image as a drive; close it after, without hiding the first error."""
+    """Open an image as a drive; close it after, without hiding the first error.
+
+    ``image`` is a local path, or ``s3://bucket/prefix/volume.tap`` for a stored volume
+    (:mod:`rmtd.vmt.stored`; the command's ``--endpoint`` and ``--region`` say where).
+    """
     kind = image_kind(image)
-    forced = kind_by_name(image) is not kind
-    drive = open_tape_image(image, options, kind=kind, accept_foreign=forced)
+    if is_store_url(image):
+        drive = open_stored(image, options, kind)
+    else:
+        forced = kind_by_name(image) is not kind
+        drive = open_tape_image(image, options, kind=kind, accept_foreign=forced)
     with _closing(drive):
         yield drive

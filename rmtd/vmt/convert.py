@@ -6,6 +6,10 @@ approximated: a record the destination format cannot hold (too long, or marked b
 format has no such mark) stops the conversion with a message naming the record, and a damaged
 source is refused before anything is written. DST must not exist; a conversion that fails or is
 interrupted removes the DST it created (and only that), so no half image is left behind.
+
+Either side may be a stored volume, ``s3://bucket/prefix/volume.tap`` (:mod:`rmtd.vmt.stored`).
+A stored DST is created under its lease, so two conversions racing for one name cannot both
+write it; one that fails is removed again with :func:`devices.stored.admin.delete_volume`.
 """
 
 from __future__ import annotations
@@ -27,8 +31,12 @@ from devices.formats.index import INDEX_SUFFIX
 from devices.interface import OpenOptions
 from devices.kinds import DeviceKind, image_kinds_by_format, kind_by_name
 from devices.state import STATE_SUFFIX, VolumeInfo
+from devices.stored.admin import delete_volume
+from devices.stored.volume import Store
 from devices.vtape import create_tape_image, open_tape_image
+from rmtd.sizes import parse_size
 from rmtd.vmt.app import EXIT_INTERRUPTED, errors_exit, main, open_image
+from rmtd.vmt.stored import address_of, is_store_url, store_of, store_options
 
 FORMATS = image_kinds_by_format()
 """``--to`` names (:mod:`devices.kinds` decides them)."""
@@ -61,15 +69,24 @@ class Copied:
     type=click.Choice(sorted(FORMATS)),
     help="The destination's format (default: the one its name claims).",
 )
-def convert_command(source: str, destination: str, target: str | None) -> None:
+@click.option(
+    "--chunk-size",
+    metavar="SIZE",
+    help="For an s3:// DESTINATION: the size of its chunk objects (default 16M).",
+)
+@store_options
+def convert_command(
+    source: str, destination: str, target: str | None, chunk_size: str | None
+) -> None:
     """Copy every record and filemark of SOURCE into a new image DESTINATION.
 
     The destination's format is the one its name claims (.tap, .aws, .het) or --to. A record
     the format cannot hold stops the copy, naming the record; a damaged SOURCE is refused
     ('vmt verify', 'vmt repair'). A progress bar shows on a terminal; a summary line ends on
-    standard error.
+    standard error. Either side may be a stored volume, s3://bucket/prefix/volume.tap.
     """
     kind = _destination_kind(destination, target)
+    chunk = _chunk_size(chunk_size)
     copied = Copied()
     with errors_exit(source), open_image(source, OpenOptions()) as drive:
         if drive.image.damage is not None:
@@ -77,7 +94,8 @@ def convert_command(source: str, destination: str, target: str | None) -> None:
                 errno.EIO,
                 f"{source}: {drive.image.damage}; nothing converted ('vmt verify', 'vmt repair')",
             )
-        with errors_exit(destination), _new_image(destination, kind, drive) as out:
+        new = _new_stored(destination, kind, drive, chunk) if is_store_url(destination) else None
+        with errors_exit(destination), new or _new_image(destination, kind, drive) as out:
             try:
                 _copy(drive.image, out.image, destination, copied)
             except KeyboardInterrupt:
@@ -126,6 +144,60 @@ def _new_image(
     except BaseException:
         _remove(destination)
         raise
+
+
+def _chunk_size(text: str | None) -> int | None:
+    """``--chunk-size`` in bytes (64k to 5G, as a store's ``chunk_size``)."""
+    if text is None:
+        return None
+    try:
+        size = parse_size(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--chunk-size") from None
+    if not 64 << 10 <= size <= 5 << 30:
+        raise click.BadParameter(f"{text} is out of range 64k..5G", param_hint="--chunk-size")
+    return size
+
+
+@contextmanager
+def _new_stored(
+    destination: str, kind: DeviceKind, source: VirtualTapeDrive, chunk_size: int | None
+) -> Iterator[VirtualTapeDrive]:
+    """Create the stored volume DST (it must not exist); remove it again on failure."""
+    address, volume = address_of(destination)
+    store = store_of(address, chunk_size)
+    exists = OSError(errno.EEXIST, f"{destination}: exists; vmt convert makes new volumes only")
+    if store.manifest(volume) is not None:
+        raise exists
+    out = store.open_volume(volume, OpenOptions(write=True, create=True), kind, destination)
+    try:
+        # Under the lease now: a volume another host created since the check above shows here.
+        if store.manifest(volume) is not None:
+            raise exists
+    except BaseException:
+        out.close()
+        raise
+    out.volume.density = source.volume.density
+    try:
+        try:
+            yield out
+        finally:
+            out.close()
+    except BaseException as exc:
+        _remove_stored(destination, store, volume)
+        if isinstance(exc, _InterruptedError):
+            click.echo(f"vmt: {destination}: interrupted; removed", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        raise
+
+
+def _remove_stored(destination: str, store: Store, volume: str) -> None:
+    """Remove the stored volume this command created (the first error stays the one raised)."""
+    try:
+        delete_volume(store.objects, store.volume_key(volume), destination)
+        store.spool_of(volume).remove()
+    except OSError as exc:
+        click.echo(f"vmt: {destination}: not removed: {exc.strerror}", err=True)
 
 
 def _remove(destination: str) -> None:

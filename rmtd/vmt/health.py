@@ -14,6 +14,7 @@ import click
 
 from devices.health import CLEAN, NOT_AN_IMAGE, TORN, Finding, HealthReport, repair, verify
 from rmtd.vmt.app import EXIT_ERROR, emit, errors_exit, image_kind, main
+from rmtd.vmt.stored import refuse_stored
 
 
 @main.command("verify")
@@ -25,6 +26,7 @@ def verify_command(image: str, as_json: bool) -> None:
     Changes nothing. A stale index is not damage: the next open rebuilds it.
     """
     with errors_exit(image):
+        refuse_stored(image, "verify", "'vmt ls' reads a stored volume and reports damage")
         report = verify(image, image_kind(image))
     if as_json:
         emit(json.dumps(report.as_dict(), indent=2))
@@ -72,6 +74,7 @@ def repair_command(image: str) -> None:
     cut, and the index beside it is removed. A clean image is left alone.
     """
     with errors_exit(image):
+        refuse_stored(image, "repair", "'vmt convert' copies what a stored volume holds")
         report = repair(image, image_kind(image))
     if not report.repaired:
         emit(f"{image}: nothing to repair")

@@ -1,7 +1,8 @@
 """``vmt`` image tools: ``new``, ``ls``, ``read`` and ``protect`` for tape images.
 
 IMAGE arguments are plain paths: a directory or a missing file is an operation error (one line,
-exit 1) found when the image is opened, not a usage error.
+exit 1) found when the image is opened, not a usage error. ``ls``, ``read`` and ``protect`` also
+take a stored volume's ``s3://`` URL (:mod:`rmtd.vmt.stored`); ``new`` refuses one.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import click
@@ -32,6 +33,7 @@ from rmtd.vmt.app import (
     open_image,
     quiet_devices,
 )
+from rmtd.vmt.stored import refuse_stored, store_options
 
 
 def _parse_size(text: str) -> int:
@@ -70,6 +72,7 @@ def new_command(
     if size and margin >= size:
         raise click.BadParameter("the early-warning zone must be smaller than the capacity")
     with errors_exit(image):
+        refuse_stored(image, "new", "'vmt write' or 'vmt convert' creates a stored volume")
         volume = VolumeInfo(
             density=parse_density(density), capacity=size, early_warning=margin if size else 0
         )
@@ -79,10 +82,12 @@ def new_command(
 @main.command("ls")
 @click.argument("image", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@store_options
 def ls_command(image: str, as_json: bool) -> None:
     """List the tape files of an image: records, record sizes, bytes, first object number.
 
-    Exits with 1 after listing what is readable when the image is damaged.
+    Exits with 1 after listing what is readable when the image is damaged. IMAGE may be a
+    stored volume, s3://bucket/prefix/volume.tap.
     """
     with (
         errors_exit(image),
@@ -131,8 +136,12 @@ def _total_line(files: list[TapeFileSummary]) -> str:
     default="-",
     help="Where to write the data (default: standard output).",
 )
+@store_options
 def read_command(image: str, file_number: int, output: str) -> None:
-    """Copy the records of one tape file, concatenated, to OUTPUT."""
+    """Copy the records of one tape file, concatenated, to OUTPUT.
+
+    IMAGE may be a stored volume, s3://bucket/prefix/volume.tap.
+    """
     with errors_exit(image), open_image(image, OpenOptions(nonblock=True)) as drive:
         files = summarize(drive.image.index)
         damage = drive.image.damage
@@ -142,12 +151,17 @@ def read_command(image: str, file_number: int, output: str) -> None:
         chosen = files[file_number]
         index = drive.image.index
         buffer = memoryview(bytearray(chosen.largest))
-        with errors_exit(output), _output(output) as out, _stdout_closed(out):
+        with ExitStack() as stack:
+            with errors_exit(output):
+                out = stack.enter_context(_output(output))
             for i in range(chosen.first, chosen.end):
                 if index.is_bad(i):
                     raise OSError(errno.EIO, f"{image}: bad data in record {i}")
+                # A read error is the image's (a stored volume's chunk gone, say), a write
+                # error the output's: each names its own.
                 length = drive.image.read_record(i, buffer)
-                _write_all(out, buffer[:length])
+                with errors_exit(output), _stdout_closed(out):
+                    _write_all(out, buffer[:length])
         if damage and not chosen.closed:  # the file runs into the damage: what came is partial
             raise OSError(errno.EIO, f"{image}: tape file {file_number} is cut short: {damage}")
 
@@ -184,7 +198,11 @@ def _write_all(fd: int, data: memoryview) -> None:
 @main.command("protect")
 @click.argument("image", type=click.Path())
 @click.option("--off", is_flag=True, help="Clear the write protection instead.")
+@store_options
 def protect_command(image: str, off: bool) -> None:
-    """Set the volume's write-protect tab (opens for writing then get EROFS), or clear it."""
+    """Set the volume's write-protect tab (opens for writing then get EROFS), or clear it.
+
+    IMAGE may be a stored volume, s3://bucket/prefix/volume.tap.
+    """
     with errors_exit(image), open_image(image, OpenOptions(nonblock=True)) as drive:
         drive.volume.write_protected = not off

@@ -70,6 +70,7 @@ from rmtd.testing import (
 )
 from rmtd.testing.contents import TAR_FORMATS, TAR_RECORD
 from rmtd.vmt.app import EXIT_ERROR, EXIT_INTERRUPTED, errors_exit, main
+from rmtd.vmt.stored import refuse_stored
 
 TOP_KEYS = ("format", "density", "capacity", "early_warning", "block_size", "seed", "file")
 FILE_KEYS = ("records", "tar", "data", "record_size", "tar_format", "bad", "marks")
@@ -101,6 +102,7 @@ def synth_command(spec: str, image: str, target: str | None, force: bool) -> Non
     try:
         parsed = load_spec(spec, target)
         with errors_exit(image):
+            refuse_stored(image, "synth", "write a local image, then 'vmt convert' it")
             if not force and os.path.lexists(image):
                 raise OSError(errno.EEXIST, f"{image}: exists; --force replaces an image")
             try:

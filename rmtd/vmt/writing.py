@@ -30,6 +30,7 @@ import click
 from devices.drive import VirtualTapeDrive
 from devices.interface import MAX_RECORD, MtOp, OpenOptions
 from rmtd.vmt.app import EXIT_INTERRUPTED, errors_exit, main, open_image
+from rmtd.vmt.stored import store_options
 
 DEFAULT_BLOCK = 10240
 """Record size for ``vmt write``: tar's default (20 blocks of 512 bytes)."""
@@ -112,12 +113,14 @@ def _sigint(interrupts: _Interrupts) -> Iterator[None]:
     show_default=True,
     help="Record size; a file's last record may be shorter.",
 )
+@store_options
 def write_command(image: str, files: tuple[str, ...], block_size: int) -> None:
     """Append each FILE (- for standard input) to the image as one tape file.
 
     Each becomes records of the block size, then a filemark. A progress bar shows on a
     terminal; a summary line ends on standard error. A file that cannot be finished is left
-    marked incomplete (see vmt ls); Ctrl-C exits with 130.
+    marked incomplete (see vmt ls); Ctrl-C exits with 130. IMAGE may be a stored volume,
+    s3://bucket/prefix/volume.tap (created if the store has none).
     """
     interrupts = _Interrupts()
     totals = WriteTotals(files=[])
