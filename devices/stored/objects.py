@@ -128,7 +128,7 @@ class S3Objects:
     """An :class:`ObjectStore` over boto3's S3 client (thread-safe: one client, shared)."""
 
     def __init__(self, address: StoreAddress, pool: int = 16) -> None:
-        import boto3  # deferred: only stored volumes pay for importing boto3
+        import boto3.session  # deferred: only stored volumes pay for importing boto3
         from botocore.config import Config
 
         self.address = address
@@ -142,7 +142,10 @@ class S3Objects:
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         )
-        self._client = boto3.client("s3", endpoint_url=address.endpoint, config=config)
+        # A session of its own: boto3's default session keeps the credentials it found first
+        # for the life of the process, and a process may reach stores with other credentials.
+        session = boto3.session.Session()
+        self._client = session.client("s3", endpoint_url=address.endpoint, config=config)
         self._quote = True
         self._lock = threading.Lock()
 

@@ -322,6 +322,6 @@ def test_a_damaged_manifest_and_a_missing_chunk_are_one_line_errors(
     for args in (["ls", url], ["convert", url, str(tmp_path / "b.tap")]):
         done = vmt(*args, "--endpoint", s3.endpoint)
         assert done.exit_code == 1
-        assert done.output.startswith(f"vmt: {url}: unreadable manifest (")
+        assert done.output.startswith(f"vmt: {url}: damaged manifest (")  # its CRC
         assert done.output.count("\n") == 1
     assert not (tmp_path / "b.tap").exists()
