@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -84,6 +85,7 @@ class Host:
         self.spool = base / "spool"
         self.config = base / "rmtd.toml"
         self.log = base / "rmtd.log"
+        self.pipes: list[RmtPipe] = []
         lease = "" if lease_time is None else f"lease_time = {lease_time}\n"
         self.config.write_text(
             'root = "served"\n'
@@ -138,7 +140,9 @@ class Host:
 
     def pipe(self) -> RmtPipe:
         """This host's rmtd on pipes, for a test to speak RMT to."""
-        return RmtPipe(self.argv, {**os.environ, **self.s3.environ})
+        pipe = RmtPipe(self.argv, {**os.environ, **self.s3.environ})
+        self.pipes.append(pipe)
+        return pipe
 
     def spooled(self) -> list[Path]:
         """The files in this host's spool directory."""
@@ -148,9 +152,16 @@ class Host:
 
 
 @pytest.fixture
-def hosts(seaweed: SeaweedServer, prefix: str, tmp_path: Path) -> Hosts:
-    """This test's hosts by name, made on first use: ``hosts["h1"]``."""
-    return Hosts(seaweed, prefix, tmp_path)
+def hosts(seaweed: SeaweedServer, prefix: str, tmp_path: Path) -> Iterator[Hosts]:
+    """This test's hosts by name, made on first use: ``hosts["h1"]``; at the end, the rmtd
+    processes a test left running on pipes are killed (resumed first, if it stopped one)."""
+    made = Hosts(seaweed, prefix, tmp_path)
+    yield made
+    for host in made.values():
+        for pipe in host.pipes:
+            if pipe.proc.poll() is None:
+                pipe.signal(signal.SIGCONT)
+                pipe.kill()
 
 
 class Hosts(dict[str, Host]):
