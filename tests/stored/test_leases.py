@@ -51,30 +51,39 @@ def test_a_held_volume_is_busy_for_another_host_naming_the_holder(
     assert reader.end() == 0
 
 
-def race(leases: list[Lease]) -> tuple[list[Lease], list[OSError]]:
-    """Every lease's ``acquire`` at once (a barrier); the winners and the refusals."""
-    barrier = threading.Barrier(len(leases))
-    won: list[Lease] = []
-    refused: list[OSError] = []
+Outcome = tuple[list[Lease], list[OSError]]
+"""A race's winners and refusals."""
+
+
+def races(volumes: list[list[Lease]]) -> list[Outcome]:
+    """Every lease's ``acquire`` at once (one barrier for all); each volume's outcome.
+
+    The races of several volumes run together: SeaweedFS answers most of a race's losing
+    PUTs only after whole seconds (it retries them inside), so ten races one after the
+    other would take ten times as long.
+    """
+    everyone = [(n, lease) for n, leases in enumerate(volumes) for lease in leases]
+    barrier = threading.Barrier(len(everyone))
+    outcomes: list[Outcome] = [([], []) for _ in volumes]
     lock = threading.Lock()
 
-    def attempt(lease: Lease) -> None:
+    def attempt(n: int, lease: Lease) -> None:
         barrier.wait()
         try:
             lease.acquire()
         except OSError as exc:
             with lock:
-                refused.append(exc)
+                outcomes[n][1].append(exc)
         else:
             with lock:
-                won.append(lease)
+                outcomes[n][0].append(lease)
 
-    threads = [threading.Thread(target=attempt, args=(lease,)) for lease in leases]
+    threads = [threading.Thread(target=attempt, args=racer) for racer in everyone]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=60)
-    return won, refused
+        thread.join(timeout=120)
+    return outcomes
 
 
 @pytest.fixture
@@ -83,8 +92,9 @@ def clients(seaweed: SeaweedServer, prefix: str) -> list[S3Objects]:
     return [S3Objects(StoreAddress(BUCKET, prefix, seaweed.endpoint)) for _ in range(RACERS)]
 
 
-def assert_one_winner(won: list[Lease], refused: list[OSError]) -> Lease:
+def one_winner(outcome: Outcome) -> Lease:
     """Exactly one acquired; all the others got EBUSY naming it."""
+    won, refused = outcome
     assert len(won) == 1, [lease.holder for lease in won]
     assert len(refused) == RACERS - 1
     for exc in refused:
@@ -96,25 +106,26 @@ def assert_one_winner(won: list[Lease], refused: list[OSError]) -> Lease:
 def test_sixteen_openers_racing_for_one_lease_one_wins_every_time(
     clients: list[S3Objects],
 ) -> None:
-    key = clients[0].address.key("raced.tap", "lease")
-    # SeaweedFS answers most of the losing PUTs of a race after whole seconds (it retries them
-    # internally): ten races take ~10 s.
-    for _ in range(10):  # the first race creates the lease, the others take a released one
-        won, refused = race([Lease(c, key, "raced.tap") for c in clients])
-        assert_one_winner(won, refused).release()
-    found = clients[0].get(key)
-    assert found is not None and LeaseRecord.decode(found[0]).released
+    keys = [clients[0].address.key(f"raced{n}.tap", "lease") for n in range(10)]
+    # Twenty races: ten create a lease (If-None-Match), ten take a released one (If-Match).
+    for _ in range(2):
+        outcomes = races([[Lease(c, key, "raced.tap") for c in clients] for key in keys])
+        for outcome in outcomes:
+            one_winner(outcome).release()
+    for key in keys:
+        found = clients[0].get(key)
+        assert found is not None and LeaseRecord.decode(found[0]).released
 
 
 def test_sixteen_openers_racing_for_an_expired_lease_one_takes_it_over(
     clients: list[S3Objects],
 ) -> None:
-    key = clients[0].address.key("expired.tap", "lease")
-    for _ in range(5):
-        # A holder that died: its lease ran out a second ago, never released.
+    keys = [clients[0].address.key(f"expired{n}.tap", "lease") for n in range(10)]
+    for key in keys:  # holders that died: their leases ran out a second ago, never released
         clients[0].put(key, LeaseRecord("a dead host pid 1", time.time() - 1).encode())
-        won, refused = race([Lease(c, key, "expired.tap", seconds=30) for c in clients])
-        winner = assert_one_winner(won, refused)
+    outcomes = races([[Lease(c, key, "expired.tap", seconds=30) for c in clients] for key in keys])
+    for key, outcome in zip(keys, outcomes, strict=True):
+        winner = one_winner(outcome)
         found = clients[0].get(key)
         assert found is not None and LeaseRecord.decode(found[0]).holder == winner.holder
         winner.release()
