@@ -319,11 +319,20 @@ class StoredStorage:
             self._open.move_to_end(k)
             return fd
         pending = self._fetching.pop(k, None)
-        if pending is not None:
-            fd = pending.result()
-        else:
-            chunk = self.chunks[k]
-            fd = self.cache.fetch(self.objects, self.chunk_key(chunk.name), chunk.length)
+        chunk = self.chunks[k]
+        try:
+            if pending is not None:
+                fd = pending.result()
+            else:
+                fd = self.cache.fetch(self.objects, self.chunk_key(chunk.name), chunk.length)
+        except FileNotFoundError:
+            # A chunk the manifest names and the store does not have is damage to the volume
+            # (EIO), not a missing device (ENOENT would read as "no such volume").
+            raise tape_error(
+                errno.EIO,
+                f"{self.name}: damaged at offset {chunk.start}: chunk {chunk.name} is not in "
+                "the store",
+            ) from None
         self._open[k] = fd
         while len(self._open) > _OPEN_CHUNKS:
             os.close(self._open.popitem(last=False)[1])

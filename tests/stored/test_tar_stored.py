@@ -72,3 +72,29 @@ def test_a_damaged_manifest_is_reported_not_read(
     assert code == errno.EIO
     assert message.startswith(f"s3://tapes/{two.prefix}/bad.tap: "), message
     assert pipe.end() == 0
+
+
+@pytest.mark.parametrize("damage", ["deleted", "cut"])
+def test_a_damaged_chunk_is_an_error_naming_it(
+    hosts: Hosts, tmp_path: Path, objects: S3Objects, damage: str
+) -> None:
+    one, two = hosts["h1"], hosts["h2"]
+    source_tree(tmp_path, "tree", seed=7)
+    one.tar("-cf", "localhost:vault/chunky.tap", "-C", str(tmp_path), "tree")
+    chunks = sorted(objects.list(objects.address.key("chunky.tap", "chunks/")), key=lambda o: o.key)
+    assert len(chunks) >= 3  # ~230 KB in 64 KiB chunks
+    victim = chunks[1].key
+    if damage == "deleted":
+        objects.delete(victim)
+    else:
+        found = objects.get(victim)
+        assert found is not None
+        objects.put(victim, found[0][:1000])
+    reader = two.pipe()
+    assert reader.open("vault/chunky.tap/nostream", "0 O_RDONLY") == (0, "0")
+    while isinstance(got := reader.read(), bytes):
+        pass
+    code, message = got
+    assert code == errno.EIO, message
+    assert victim.rsplit("/", 1)[1][:8] in message, message
+    assert reader.end() == 0
