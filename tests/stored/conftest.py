@@ -72,10 +72,16 @@ class Host:
         s3: the store's server.
         prefix: the key prefix of the test's volumes.
         lease_time: the store's ``lease_time`` (seconds), or None for the default.
+        endpoint: the store's endpoint, if not the server's own (a proxy in front of it).
     """
 
     def __init__(
-        self, base: Path, s3: SeaweedServer, prefix: str, lease_time: float | None = None
+        self,
+        base: Path,
+        s3: SeaweedServer,
+        prefix: str,
+        lease_time: float | None = None,
+        endpoint: str | None = None,
     ) -> None:
         self.base = base
         self.s3 = s3
@@ -91,7 +97,7 @@ class Host:
             'root = "served"\n'
             "[stores.vault]\n"
             f'url = "s3://{BUCKET}/{prefix}"\n'
-            f'endpoint = "{s3.endpoint}"\n'
+            f'endpoint = "{endpoint or s3.endpoint}"\n'
             'chunk_size = "64k"\n'  # the smallest: a few records fill a chunk
             'spool_dir = "spool"\n'
             'cache_dir = "cache"\n'
@@ -176,9 +182,9 @@ class Hosts(dict[str, Host]):
         self[name] = host
         return host
 
-    def with_lease(self, name: str, lease_time: float) -> Host:
-        """Make host ``name`` with ``lease_time``."""
-        host = Host(self.base / name, self.s3, self.prefix, lease_time)
+    def make(self, name: str, lease_time: float | None = None, endpoint: str | None = None) -> Host:
+        """Make host ``name`` with ``lease_time`` or ``endpoint`` (see :class:`Host`)."""
+        host = Host(self.base / name, self.s3, self.prefix, lease_time, endpoint)
         self[name] = host
         return host
 

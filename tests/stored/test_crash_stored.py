@@ -109,7 +109,7 @@ def expected(trial: Trial) -> list[bytes | Reply]:
 
 
 def test_every_acknowledged_record_survives_a_kill(hosts: Hosts) -> None:
-    one, two = hosts.with_lease("h1", 1), hosts["h2"]
+    one, two = hosts.make("h1", lease_time=1), hosts["h2"]
     rng = random.Random(SEED)
     trials = [Trial.make(rng, n, kill) for n, kill in enumerate(KILLS)]
 

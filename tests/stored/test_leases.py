@@ -134,7 +134,7 @@ def test_sixteen_openers_racing_for_an_expired_lease_one_takes_it_over(
 def test_a_host_that_stops_renewing_loses_the_volume_to_another(
     hosts: Hosts, tmp_path: Path
 ) -> None:
-    one, two = hosts.with_lease("h1", 2), hosts["h2"]
+    one, two = hosts.make("h1", lease_time=2), hosts["h2"]
     stale = one.pipe()
     assert stale.open("vault/vol1.tap") == (0, "0")
     first = random.Random(1).randbytes(70_000)  # more than a chunk
