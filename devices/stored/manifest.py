@@ -17,6 +17,7 @@ records compresses to almost nothing), lengths, filemark numbers, as little-endi
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import json
 import operator
@@ -47,6 +48,16 @@ class Chunk:
     def end(self) -> int:
         """The image offset just past the chunk."""
         return self.start + self.length
+
+
+def data_digest(chunks: list[Chunk]) -> str:
+    """What identifies the bytes a manifest names: a digest of its chunks' names and places.
+
+    Chunk names are never reused (a fresh UUID per upload), so two manifests with the same
+    digest hold the same image, whatever else (position, labels) differs between them.
+    """
+    text = "\n".join(f"{c.name} {c.start} {c.length}" for c in chunks)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from devices.errors import tape_error
 from devices.interface import BytesLike, FileExtent
 from devices.stored.cache import ChunkCache
-from devices.stored.manifest import Chunk
+from devices.stored.manifest import Chunk, data_digest
 from devices.stored.objects import ObjectStore
 from devices.stored.spool import SpoolBase, SpoolDir
 
@@ -207,6 +207,7 @@ class StoredStorage:
         if self.base is not None:
             self.base.etag, self.base.kept_chunks = etag, len(chunks)
             self.base.start, self.base.committing = self._size, None
+            self.base.data = data_digest(self.chunks)
         if self.spool is not None:
             self.spool.remove()  # everything is in the store
 

@@ -36,7 +36,7 @@ from devices.kinds import DeviceKind, format_title, image_kinds_by_format, tape_
 from devices.state import DriveState, VolumeInfo
 from devices.stored.cache import ChunkCache
 from devices.stored.lease import DEFAULT_LEASE_SECONDS, Lease
-from devices.stored.manifest import Manifest, ManifestError
+from devices.stored.manifest import Manifest, ManifestError, data_digest
 from devices.stored.objects import (
     ConflictError,
     ObjectStore,
@@ -218,8 +218,13 @@ class _OpenVolume:
 
     def _storage(self, writable: bool) -> StoredStorage:
         settings = self.store.settings
+        manifest = self.manifest
         base = SpoolBase(
-            self.spool.volume, self.etag, len(self.manifest.chunks), self.manifest.size
+            self.spool.volume,
+            self.etag,
+            len(manifest.chunks),
+            manifest.size,
+            data=data_digest(manifest.chunks),
         )
         self.storage = StoredStorage(
             self.label,
@@ -282,6 +287,17 @@ class _OpenVolume:
             finally:
                 self.lease.release()
 
+    def _same_data(self, base: SpoolBase) -> bool:
+        """Whether the manifest holds the image the spool extends.
+
+        It may have been rewritten since by another host that changed only the position or
+        the labels (a read moves the position): the spool still follows it.
+        """
+        if base.data is None or base.data != data_digest(self.manifest.chunks):
+            return False
+        log.info("%s: the manifest changed since (position, labels), not the data", self.label)
+        return True
+
     def recover(self) -> None:
         """Upload and commit what the spool kept from an open that did not close.
 
@@ -294,7 +310,7 @@ class _OpenVolume:
             log.info("%s: the last commit landed; the spool is no longer needed", self.label)
             self.spool.remove()
             return
-        if base.etag != self.etag:
+        if base.etag != self.etag and not self._same_data(base):
             raise tape_error(
                 errno.EIO,
                 f"{self.label}: the local spool {self.spool.path} holds records written after "

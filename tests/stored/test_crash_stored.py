@@ -135,3 +135,26 @@ def test_every_acknowledged_record_survives_a_kill(hosts: Hosts) -> None:
         reads = list(pool.map(lambda t: read_all(two, t.volume), trials))
     for trial, got in zip(trials, reads, strict=True):
         assert got == expected(trial), trial
+
+
+def test_a_reader_on_another_host_before_recovery_loses_nothing(hosts: Hosts) -> None:
+    one, two = hosts.make("h1", lease_time=1), hosts["h2"]
+    first, second = b"committed" * 1000, b"spooled only" * 1000
+    writer = one.pipe()
+    assert writer.open("vault/vol.tap") == (0, "0")
+    assert writer.write(first) == (0, str(len(first)))
+    assert writer.ioctl(MtOp.MTWEOF) == (0, "1")
+    assert writer.write(second) == (0, str(len(second)))
+    writer.kill()
+    time.sleep(1.2)  # the lease has run out
+
+    # Host 2 reads the volume first: it sees what was committed.
+    assert read_all(two, "vol.tap") == [
+        first,
+        (0, "0"),
+        (0, "0"),
+        (5, "vault/vol.tap: end of data"),
+    ]
+    # Then host 1's next open uploads the record only its spool has.
+    assert read_all(one, "vol.tap")[:3] == [first, (0, "0"), second]
+    assert read_all(two, "vol.tap")[:3] == [first, (0, "0"), second]
