@@ -158,3 +158,15 @@ def test_a_reader_on_another_host_before_recovery_loses_nothing(hosts: Hosts) ->
     # Then host 1's next open uploads the record only its spool has.
     assert read_all(one, "vol.tap")[:3] == [first, (0, "0"), second]
     assert read_all(two, "vol.tap")[:3] == [first, (0, "0"), second]
+
+    # Host 2 appends after the recovered records; host 1 reads the whole from the store.
+    appender = two.pipe()
+    assert appender.open("vault/vol.tap", "2 O_RDWR") == (0, "0")
+    assert appender.ioctl(MtOp.MTEOM)[0] == 0
+    assert appender.write(b"appended") == (0, "8")
+    assert appender.close() == (0, "0")  # writes the closing filemark
+    assert appender.end() == 0
+    assert read_all(one, "vol.tap") == [
+        first, (0, "0"), second, b"appended", (0, "0"), (0, "0"),
+        (5, "vault/vol.tap: end of data"),
+    ]  # fmt: skip
