@@ -47,14 +47,18 @@ def checked_weed() -> str:
 
 @pytest.fixture(scope="session")
 def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
-    """One SeaweedFS S3 gateway for the session, with the bucket ``tapes``; its keys in the
-    environment of this process too (the store clients tests make themselves use them)."""
+    """One SeaweedFS S3 gateway for the session, with the bucket ``tapes``."""
     with SeaweedServer(tmp_path_factory.mktemp("seaweed"), weed=checked_weed()) as s3:
         s3.create_bucket(BUCKET)
-        with pytest.MonkeyPatch.context() as patch:
-            for name, value in s3.environ.items():
-                patch.setenv(name, value)
-            yield s3
+        yield s3
+
+
+@pytest.fixture(autouse=True)
+def store_keys(seaweed: SeaweedServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store's keys in this process's environment during each test here (the store
+    clients a test makes itself find them there, as rmtd does)."""
+    for name, value in seaweed.environ.items():
+        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture
