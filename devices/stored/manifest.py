@@ -20,6 +20,7 @@ decode as a different, valid manifest: a CRC-32 detects every error within 32 bi
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import json
 import operator
@@ -52,6 +53,16 @@ class Chunk:
     def end(self) -> int:
         """The image offset just past the chunk."""
         return self.start + self.length
+
+
+def data_digest(chunks: list[Chunk]) -> str:
+    """What identifies the bytes a manifest names: a digest of its chunks' names and places.
+
+    Chunk names are never reused (a fresh UUID per upload), so two manifests with the same
+    digest hold the same image, whatever else (position, labels) differs between them.
+    """
+    text = "\n".join(f"{c.name} {c.start} {c.length}" for c in chunks)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass

@@ -10,7 +10,10 @@ holding:
   (``None`` for a volume the store has no manifest of yet), how many of its chunks are kept
   (fewer when a write began in the middle of the tape), the image offset where the first
   segment starts, and, while a manifest is being written, the token of that manifest: after a
-  crash, a manifest in the store carrying that token proves the commit landed.
+  crash, a manifest in the store carrying that token proves the commit landed. ``data`` is the
+  :func:`~devices.stored.manifest.data_digest` of that manifest: a manifest another host wrote
+  since that changed only the position or labels (a read moves the position) still has it,
+  and the spool still follows it.
 
 The spool directory is created when a write begins and removed when everything in it is in the
 store. Nothing else writes there.
@@ -41,6 +44,7 @@ class SpoolBase:
     kept_chunks: int = 0
     start: int = 0
     committing: str | None = None
+    data: str | None = None
 
 
 def spool_path(spool_dir: str, store_id: str, volume_key: str) -> str:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from devices.errors import tape_error
 from devices.interface import BytesLike, FileExtent
 from devices.stored.cache import ChunkCache
-from devices.stored.manifest import Chunk
+from devices.stored.manifest import Chunk, data_digest
 from devices.stored.objects import ObjectStore
 from devices.stored.spool import SpoolBase, SpoolDir
 
@@ -233,6 +233,7 @@ class StoredStorage:
         if self.base is not None and self.spool is not None:
             self.base.etag, self.base.kept_chunks = etag, len(chunks)
             self.base.start, self.base.committing = end, None
+            self.base.data = data_digest(self.chunks)
             self.spool.save_base(self.base)
 
     def committed(self, chunks: list[Chunk], etag: str) -> None:
@@ -246,6 +247,7 @@ class StoredStorage:
         if self.base is not None:
             self.base.etag, self.base.kept_chunks = etag, len(chunks)
             self.base.start, self.base.committing = self._size, None
+            self.base.data = data_digest(self.chunks)
         if self.spool is not None:
             self.spool.remove()  # everything is in the store
 
@@ -359,10 +361,19 @@ class StoredStorage:
             self._open.move_to_end(chunk.name)
             return fd
         pending = self._fetching.pop(chunk.name, None)
-        if pending is not None:
-            fd = pending.result()
-        else:
-            fd = self.cache.fetch(self.objects, self.chunk_key(chunk.name), chunk.length)
+        try:
+            if pending is not None:
+                fd = pending.result()
+            else:
+                fd = self.cache.fetch(self.objects, self.chunk_key(chunk.name), chunk.length)
+        except FileNotFoundError:
+            # A chunk the manifest names and the store does not have is damage to the volume
+            # (EIO), not a missing device (ENOENT would read as "no such volume").
+            raise tape_error(
+                errno.EIO,
+                f"{self.name}: damaged at offset {chunk.start}: chunk {chunk.name} is not in "
+                "the store",
+            ) from None
         self._open[chunk.name] = fd
         while len(self._open) > _OPEN_CHUNKS:
             os.close(self._open.popitem(last=False)[1])

@@ -37,7 +37,7 @@ from devices.kinds import DeviceKind, format_title, image_kinds_by_format, tape_
 from devices.state import DriveState, VolumeInfo
 from devices.stored.cache import ChunkCache
 from devices.stored.lease import DEFAULT_LEASE_SECONDS, Lease
-from devices.stored.manifest import Chunk, Manifest, ManifestError
+from devices.stored.manifest import Chunk, Manifest, ManifestError, data_digest
 from devices.stored.objects import (
     ConflictError,
     ObjectStore,
@@ -221,8 +221,13 @@ class _OpenVolume:
 
     def _storage(self, writable: bool) -> StoredStorage:
         settings = self.store.settings
+        manifest = self.manifest
         base = SpoolBase(
-            self.spool.volume, self.etag, len(self.manifest.chunks), self.manifest.size
+            self.spool.volume,
+            self.etag,
+            len(manifest.chunks),
+            manifest.size,
+            data=data_digest(manifest.chunks),
         )
         self.storage = StoredStorage(
             self.label,
@@ -370,12 +375,24 @@ class _OpenVolume:
                     f"{self.label}: the local spool {self.spool.path} does not follow its "
                     f"last commit (a segment at {start} runs past {landed}); kept as it is",
                 )
-        base = SpoolBase(base.volume, self.etag, len(self.manifest.chunks), landed)
+        chunks = self.manifest.chunks
+        base = SpoolBase(base.volume, self.etag, len(chunks), landed, data=data_digest(chunks))
         self.spool.save_base(base)
         for start, _ in segments:
             if start < landed:
                 self.spool.remove_segment(start)  # in the landed manifest's chunks
         return base
+
+    def _same_data(self, base: SpoolBase) -> bool:
+        """Whether the manifest holds the image the spool extends.
+
+        It may have been rewritten since by another host that changed only the position or
+        the labels (a read moves the position): the spool still follows it.
+        """
+        if base.data is None or base.data != data_digest(self.manifest.chunks):
+            return False
+        log.info("%s: the manifest changed since (position, labels), not the data", self.label)
+        return True
 
     def recover(self) -> None:
         """Upload and commit what the spool kept from an open that did not close.
@@ -390,7 +407,7 @@ class _OpenVolume:
             if after is None:
                 return
             base = after
-        if base.etag != self.etag:
+        if base.etag != self.etag and not self._same_data(base):
             raise tape_error(
                 errno.EIO,
                 f"{self.label}: the local spool {self.spool.path} holds records written after "

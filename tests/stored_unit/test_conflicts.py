@@ -10,6 +10,7 @@ import pytest
 
 from devices.interface import MtOp
 from devices.stored.lease import LeaseRecord
+from devices.stored.manifest import Chunk
 from tests.stored_unit.memory_store import MemoryStore
 from tests.stored_unit.volumes import (
     READ,
@@ -63,6 +64,7 @@ def test_a_manifest_changed_since_the_open_is_not_overwritten(tmp_path: Path) ->
     theirs = manifest_of(store)
     theirs.generation += 1
     theirs.token = "theirs"
+    theirs.chunks.append(Chunk("theirs", theirs.size, 10))  # their data, not ours
     objects.put(MANIFEST, theirs.encode())
     with pytest.raises(OSError) as refused:
         drive.ioctl(MtOp.MTWEOF, 1)

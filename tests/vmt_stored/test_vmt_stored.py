@@ -313,8 +313,8 @@ def test_a_damaged_manifest_and_a_missing_chunk_are_one_line_errors(
     out = tmp_path / "out"
     done = vmt("read", url, "--file", "0", "-o", str(out), "--endpoint", s3.endpoint)
     assert done.exit_code == 1
-    assert done.output.startswith(f"vmt: {url}: tapes/{key}/chunks/")  # not the output's
-    assert "not in the store (NoSuchKey)" in done.output
+    assert done.output.startswith(f"vmt: {url}: damaged at offset 0: chunk ")  # not the output's
+    assert "is not in the store" in done.output
     assert done.output.count("\n") == 1
     found = stored.objects.get(f"{key}/manifest")
     assert found is not None
