@@ -140,7 +140,10 @@ class Session:
             return ErrorReply(errno.ENOMEM, "not enough memory for the request")
         if isinstance(exc, OSError):
             code = exc.errno or errno.EIO
-            return ErrorReply(code, exc.strerror or os.strerror(code))
+            message = exc.strerror or os.strerror(code)
+            # The reply carries the message cut to what clients show; the log keeps it whole.
+            log.info("E%d %s", code, message)
+            return ErrorReply(code, message)
         if isinstance(exc, RequestError):
             return exc.reply()
         log.error("internal error while serving %s", self._name or "the client", exc_info=exc)
