@@ -152,7 +152,8 @@ class StoreBench:
         """What the store rows ran against, for the table's notes."""
         return (
             f"store rows: rmtd serving [stores.vault] from SeaweedFS (weed server -s3) on "
-            f"loopback, chunk_size {self.chunk_size >> 10} KiB; ÷ .tap: the same run's "
+            "loopback, on this machine's processors too, "
+            f"chunk_size {self.chunk_size >> 10} KiB; ÷ .tap: the same run's "
             f"'{LOCAL}' row of that record size ('with close': the close counted on both "
             "sides); a store row's close waits for the last chunk's upload and the manifest"
         )
@@ -197,7 +198,7 @@ class StoreBench:
                 label = write_label(record, with_close)
                 base = None
                 if local is not None:
-                    base = _median_with_close(local, size) if with_close else local.rates
+                    base = _with_close(local, size) if with_close else local.rates
                 rows.append(_row(label, results[(label, STORE)], base))
         for cold in (True, False):
             label = read_label(cold, self.cold)
@@ -258,7 +259,7 @@ class StoreBench:
         assert len(index.marks) == records // PER_FILE
 
 
-def _median_with_close(local: Samples, size: int) -> list[float]:
+def _with_close(local: Samples, size: int) -> list[float]:
     """The local rounds' MB/s with their closes counted (rate and close paired by round)."""
     return [
         size / (size / (rate * 1e6) + close) / 1e6
