@@ -1,9 +1,10 @@
 """The benchmark of issue 8: one command, one run, one table.
 
-Run: ``python -m bench [--rounds N] [--mib N] [--tar-mib N] [--quick]``. Every round measures
-every row below through every server in turn (rmtd to a ``.tap``, a fresh image each round,
-and to a plain file; Debian's ``/usr/sbin/rmt-tar`` and ``/usr/sbin/rmt-dump`` to a fresh
-plain file), so that a slow spell of a shared machine falls on all servers alike. The rows:
+Run: ``python -m bench [--rounds N] [--mib N] [--tar-mib N] [--store-cold-mib N] [--quick]``.
+Every round measures every row below through every server in turn (rmtd to a ``.tap``, a
+fresh image each round, and to a plain file; Debian's ``/usr/sbin/rmt-tar`` and
+``/usr/sbin/rmt-dump`` to a fresh plain file), so that a slow spell of a shared machine falls
+on all servers alike. The rows:
 
 - "W/R 10 KiB, 64 KiB, 256 KiB": a stop-and-wait client in this process writes then reads
   ``--mib`` MiB over pipes (bench/rounds.py);
@@ -21,7 +22,11 @@ plain file), so that a slow spell of a shared machine falls on all servers alike
   image (the tape served is not wrapped: faults cost nothing where none is due); the ratio is to
   the C servers' 10 KiB rows;
 - "tar c/x -b 128": GNU tar archiving a ``--tar-mib`` MiB tree (made once per run) through
-  a fake rsh, and reading it back to ``/dev/null``; MB/s of file data (bench/tarball.py).
+  a fake rsh, and reading it back to ``/dev/null``; MB/s of file data (bench/tarball.py);
+- "W 256 KiB/64 KiB store" (also "with close") and "R 256 KiB store, 1 GiB cold/warm": rmtd
+  serving a SeaweedFS S3 store started for the run, the writes divided by the same run's
+  ``rmtd .tap`` rows, the reads of a ``--store-cold-mib`` MiB volume with the chunk cache
+  emptied and then full (bench/stored.py; skipped, with a note, where ``weed`` is missing).
 
 Each row shows the median MB/s over the rounds, that median divided by the better C server's
 median for the same row (so the better C server reads 1.00), the median time of the closing
@@ -29,8 +34,9 @@ median for the same row (so the better C server reads 1.00), the median time of 
 peak RSS (``VmHWM``; "-" when a server lived too briefly to be sampled). Then fsf, bsf, eom
 and seek on generated 10,000- and 1,000,000-record images, each timed as open + operation +
 close, first with no saved index (the open scans the image) and then indexed
-(bench/positioning.py). ``--quick`` (1 round, 1 MiB, 4 sessions at once, a 4 MiB tree,
-10,000 records) takes
+(bench/positioning.py), and fsf and eom on a stored volume of as many records (the manifest
+read at open, a new one committed at close). ``--quick`` (1 round, 1 MiB, 4 sessions at once,
+a 4 MiB tree, 10,000 records, a 2 MiB stored volume in 256 KiB chunks) takes
 seconds and exists for tests/test_bench.py. The machines this runs on are shared and noisy:
 read the ratios, not the absolute figures.
 
@@ -42,6 +48,7 @@ bench/memory.py).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import statistics
@@ -66,6 +73,7 @@ from bench.rounds import (
     throughput_round,
     throughput_rows,
 )
+from bench.stored import StoreBench, unavailable
 from bench.tarball import TAR_ROWS, TarBench
 from bench.tcp import Acceptor, Listen, tcp_servers
 
@@ -157,10 +165,20 @@ class Settings:
     mib: int
     tar_mib: int
     sessions: int
+    store_chunk: int = 16 << 20
+    """The store's ``chunk_size`` (the configuration's default)."""
+    cold_mib: int = 1024
+    """MiB of the stored volume read cold and warm."""
 
 
-def measure(workdir: str, found: list[Server], settings: Settings) -> list[tuple[str, ...]]:
-    """Every round of every throughput row, servers alternating; the table's throughput rows."""
+def measure(
+    workdir: str, found: list[Server], settings: Settings, store: StoreBench | None = None
+) -> list[tuple[str, ...]]:
+    """Every round of every throughput row, servers alternating; the table's throughput rows.
+
+    With a ``store``, its rows follow the others (measured in every round, after the local
+    rows they are divided by).
+    """
     results: Results = {}
     rounds, total, sessions = settings.rounds, settings.mib << 20, settings.sessions
     each = max(1, settings.mib // 4) << 20
@@ -177,6 +195,8 @@ def measure(workdir: str, found: list[Server], settings: Settings) -> list[tuple
         faulted = faults_server(found, workdir)
         for _ in range(rounds):
             throughput_round(found, total, results)
+            if store is not None:
+                store.round(results, total)
             for server in over_tcp:
                 measure_pair(results, "64 KiB tcp", server, total, 65536)
             for level, server in zip(SYNC_LEVELS, sync_servers(found), strict=True):
@@ -192,7 +212,8 @@ def measure(workdir: str, found: list[Server], settings: Settings) -> list[tuple
     labels += [f"W {sync_row(level)}" for level in SYNC_LEVELS]
     labels += [f"{d} {FAULTS_ROW}" for d in ("W", "R")]
     labels += [f"{d} 64 KiB x{sessions}{via}" for via in ("", " tcp") for d in ("W", "R")]
-    return table_rows(results, [*labels, *TAR_ROWS], [server.name for server in found])
+    rows = table_rows(results, [*labels, *TAR_ROWS], [server.name for server in found])
+    return rows + (store.rows(results, total) if store is not None else [])
 
 
 def main() -> None:
@@ -204,21 +225,43 @@ def main() -> None:
         "--tar-mib", type=int, default=500, help="MiB in the tree tar archives (default 500)"
     )
     parser.add_argument(
-        "--quick", action="store_true", help="1 round, 1 MiB, x4, 4 MiB tree, 10,000 records"
+        "--store-cold-mib",
+        type=int,
+        default=1024,
+        help="MiB of the stored volume read cold and warm (default 1024)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="1 round, 1 MiB, x4, 4 MiB tree, 10,000 records, a 2 MiB stored volume",
     )
     args = parser.parse_args()
     if args.quick:
-        settings = Settings(rounds=1, mib=1, tar_mib=4, sessions=4)
+        settings = Settings(
+            rounds=1, mib=1, tar_mib=4, sessions=4, store_chunk=256 << 10, cold_mib=2
+        )
     else:
-        settings = Settings(args.rounds, args.mib, args.tar_mib, SESSIONS)
+        settings = Settings(
+            args.rounds, args.mib, args.tar_mib, SESSIONS, cold_mib=args.store_cold_mib
+        )
     images = (10_000,) if args.quick else (10_000, 1_000_000)
-    with tempfile.TemporaryDirectory() as workdir:
+    with tempfile.TemporaryDirectory() as workdir, contextlib.ExitStack() as stack:
         found, notes = servers(workdir)
-        rows = measure(workdir, found, settings)
+        skipped = unavailable()
+        store = None
+        if skipped is None:
+            bench = StoreBench(workdir, settings.store_chunk, settings.cold_mib << 20)
+            store = stack.enter_context(bench)
+            notes.append(store.note())
+        else:
+            notes.append(skipped)
+        rows = measure(workdir, found, settings, store)
         for records in images:
             rows += positioning_rows(workdir, records, settings.rounds)
         for fmt in FORMATS[1:]:  # AWS and HET: the large image only (the quick run: 10,000)
             rows += positioning_rows(workdir, images[-1], settings.rounds, fmt)
+        if store is not None:
+            rows += store.positioning_rows(images[-1], settings.rounds)
     header = (
         f"python -m bench: {settings.rounds} round(s) of {settings.mib} MiB per run, "
         f"{max(1, settings.mib // 4)} MiB per session x{settings.sessions}, "

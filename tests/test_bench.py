@@ -42,7 +42,8 @@ def test_quick_bench_prints_one_table_with_every_row() -> None:
     assert rows[0] == ["row", "server", "median", "÷ best C", "close ms", "peak RSS MiB"]
     assert set(rows[1][0]) == {"-"}
     c_servers = [n for n in ("rmt-tar", "rmt-dump") if os.access(f"/usr/sbin/{n}", os.X_OK)]
-    assert len(notes) == 2 - len(c_servers)
+    assert len(notes) == 3 - len(c_servers)
+    assert notes[-1].startswith("note: store rows: rmtd serving [stores.vault] from SeaweedFS ")
     names = ["rmtd .tap", "rmtd file", *c_servers]
 
     def pairs(*sizes: str) -> list[list[str]]:
@@ -88,16 +89,48 @@ def test_quick_bench_prints_one_table_with_every_row() -> None:
         assert (
             float(row[5]) > 0 if row[1].startswith("rmtd") else row[5] == "-" or float(row[5]) > 0
         )
+    stored = after + 6
+    check_store_rows(body[after:stored])
     positioning = [
         [f"{op}, 10,000 records", f"vtape{image} {how}"]
         for image in ("", " .aws", " .het")
         for how in ("first open (scan)", "indexed")
         for op in ("fsf 5", "eom", "bsf 3", "seek 9000")
     ]
-    assert [row[:2] for row in body[after:]] == positioning
-    for row in body[after:]:
+    positioning += [[f"{op}, 10,000 records", "rmtd store (manifest)"] for op in ("fsf 5", "eom")]
+    assert [row[:2] for row in body[stored:]] == positioning
+    for row in body[stored:]:
         spent, unit = row[2].split()
         assert unit == "ms" and float(spent) > 0
+
+
+def check_store_rows(rows: list[list[str]]) -> None:
+    """The store's throughput rows: writes divided by the local .tap rows, then the reads."""
+    assert [row[:2] for row in rows] == [
+        [label, "rmtd store"]
+        for label in (
+            "W 256 KiB store",
+            "W 256 KiB store, with close",
+            "W 64 KiB store",
+            "W 64 KiB store, with close",
+            "R 256 KiB store, 2 MiB cold",
+            "R 256 KiB store, 2 MiB warm",
+        )
+    ]
+    rates = []
+    for row in rows:
+        rate, unit = row[2].split()
+        assert unit == "MB/s" and float(rate) > 0 and float(row[5]) > 0
+        rates.append(float(rate))
+        with_close = row[0].endswith("with close")
+        assert row[4] == "-" if with_close else float(row[4]) > 0
+        if row[0].startswith("W"):
+            ratio, divisor = row[3].split(" ", 1)
+            assert divisor == "÷ .tap" and float(ratio) > 0
+        else:
+            assert row[3] == "-"
+    # The close (the last upload and the manifest) counted makes the figure smaller.
+    assert rates[1] < rates[0] and rates[3] < rates[2]
 
 
 def test_memory_stream_prints_rss_samples_per_direction() -> None:

@@ -37,7 +37,7 @@ from devices.kinds import DeviceKind, format_title, image_kinds_by_format, tape_
 from devices.state import DriveState, VolumeInfo
 from devices.stored.cache import ChunkCache
 from devices.stored.lease import DEFAULT_LEASE_SECONDS, Lease
-from devices.stored.manifest import Chunk, Manifest, ManifestError, data_digest
+from devices.stored.manifest import Chunk, Manifest, ManifestError, PackedIndex, data_digest
 from devices.stored.objects import (
     ConflictError,
     ObjectStore,
@@ -244,19 +244,33 @@ class _OpenVolume:
 
     def commit(self, drive: VirtualTapeDrive) -> None:
         """Put the chunks and a new manifest in the store (a filemark, MTWEOF 0, the close)."""
-        self._commit(drive.image.index, drive.volume, drive.state)
+        # The image's dirty flag says whether the index changed since this open loaded it or
+        # last committed it; unchanged, the last manifest's packed index is this one's.
+        packed = None if drive.image.dirty else self.manifest.packed
+        self._commit(drive.image.index, drive.volume, drive.state, packed)
         drive.image.dirty = False
         self._loaded = (dataclasses.replace(drive.volume), dataclasses.replace(drive.state))
 
-    def _commit(self, index: ObjectIndex, volume: VolumeInfo, state: DriveState) -> None:
+    def _commit(
+        self,
+        index: ObjectIndex,
+        volume: VolumeInfo,
+        state: DriveState,
+        packed: PackedIndex | None = None,
+    ) -> None:
         storage = self.storage
         assert storage is not None
         chunks = storage.flush()
-        etag = self._put_manifest(chunks, index, volume, state)
+        etag = self._put_manifest(chunks, index, volume, state, packed)
         storage.committed(chunks, etag)
 
     def _put_manifest(
-        self, chunks: list[Chunk], index: ObjectIndex, volume: VolumeInfo, state: DriveState
+        self,
+        chunks: list[Chunk],
+        index: ObjectIndex,
+        volume: VolumeInfo,
+        state: DriveState,
+        packed: PackedIndex | None = None,
     ) -> str:
         """Replace the manifest by compare-and-swap on the ETag this open holds; the new ETag.
 
@@ -274,6 +288,7 @@ class _OpenVolume:
             dataclasses.replace(volume),
             dataclasses.replace(state),
             uuid.uuid4().hex,
+            packed,
         )
         if storage.base is not None and self.spool.exists():
             storage.base.committing = manifest.token
@@ -417,6 +432,7 @@ class _OpenVolume:
             )
         manifest = self.manifest
         manifest.chunks = manifest.chunks[: base.kept_chunks]
+        manifest.packed = None  # the index is cut and continued below
         index = manifest.index
         cut = bisect_left(index.offsets, base.start)
         index.truncate(cut)
