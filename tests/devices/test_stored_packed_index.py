@@ -6,9 +6,7 @@ index a new manifest carries, not the store.
 
 from __future__ import annotations
 
-import itertools
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,42 +14,9 @@ import pytest
 from devices.interface import MtOp, OpenOptions
 from devices.kinds import DeviceKind
 from devices.stored.manifest import Chunk, Manifest
-from devices.stored.objects import ConflictError, StoreAddress, StoredObject
+from devices.stored.objects import StoreAddress
 from devices.stored.volume import Store, StoreSettings
-
-
-class MemoryObjects:
-    """An object store in a dict, ETags from a counter (enough for one process's opens)."""
-
-    def __init__(self) -> None:
-        self.address = StoreAddress("tapes", "site")
-        self.objects: dict[str, tuple[bytes, str]] = {}
-        self._etags = itertools.count(1)
-
-    def get(self, key: str) -> tuple[bytes, str] | None:
-        return self.objects.get(key)
-
-    def get_range(self, key: str, start: int, length: int) -> bytes:
-        return self.objects[key][0][start : start + length]
-
-    def put(self, key: str, data: bytes | memoryview) -> str:
-        etag = f'"{next(self._etags)}"'
-        self.objects[key] = (bytes(data), etag)
-        return etag
-
-    def put_if(self, key: str, data: bytes, etag: str | None) -> str:
-        current = self.objects.get(key)
-        if (current is None) != (etag is None) or (current and current[1] != etag):
-            raise ConflictError(key)
-        return self.put(key, data)
-
-    def delete(self, key: str) -> None:
-        self.objects.pop(key, None)
-
-    def list(self, prefix: str) -> Iterator[StoredObject]:
-        for key, (data, _) in sorted(self.objects.items()):
-            if key.startswith(prefix):
-                yield StoredObject(key, len(data), 0.0)
+from tests.stored_unit.memory_store import MemoryStore
 
 
 @pytest.fixture
@@ -64,7 +29,7 @@ def store(tmp_path: Path) -> Store:
         cache_dir=str(tmp_path / "cache"),
         cache_size=1 << 20,
     )
-    return Store(settings, MemoryObjects())
+    return Store(settings, MemoryStore(StoreAddress("tapes", "site")))
 
 
 def _write(store: Store, files: list[list[int]], options: OpenOptions | None = None) -> None:

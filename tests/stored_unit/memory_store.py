@@ -34,6 +34,10 @@ class MemoryStore:
         self.calls: Counter[str] = Counter()
         self.failing: dict[str, int] = {}
         """Call name -> how many of the next such calls fail with EIO."""
+        self.now: float | None = None
+        """The modification time given to what is put; ``None``: the clock's."""
+        self.deleted: list[str] = []
+        """The keys deleted, in order."""
         self._lock = threading.Lock()
 
     def fail_next(self, call: str, times: int = 1) -> None:
@@ -93,7 +97,7 @@ class MemoryStore:
 
     def _store(self, key: str, data: bytes) -> str:
         tag = etag_of(data)
-        self.objects[key] = (data, tag, time.time())
+        self.objects[key] = (data, tag, time.time() if self.now is None else self.now)
         return tag
 
     def delete(self, key: str) -> None:
@@ -101,6 +105,7 @@ class MemoryStore:
         with self._lock:
             self._enter("delete", key)
             self.objects.pop(key, None)
+            self.deleted.append(key)
 
     def list(self, prefix: str) -> Iterator[StoredObject]:
         """Every object under ``prefix``, in key order."""

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from devices.stored.admin import collect, delete_volume, group_volumes, volumes_under
 from devices.stored.lease import LeaseRecord
 from devices.stored.manifest import Chunk, Manifest
-from tests.vmt_stored.objects_double import MemoryObjects
+from devices.stored.objects import StoreAddress
+from tests.stored_unit.memory_store import MemoryStore
 
 HOUR = 3600.0
 
@@ -30,7 +31,7 @@ def manifest(*names: str) -> bytes:
     return Manifest("simh", 1, [Chunk(n, 10 * i, 10) for i, n in enumerate(names)]).encode()
 
 
-def volume(objects: MemoryObjects, key: str, named: list[str], unnamed: list[str]) -> None:
+def volume(objects: MemoryStore, key: str, named: list[str], unnamed: list[str]) -> None:
     objects.now = ago(2 * HOUR)
     objects.put(f"{key}/manifest", manifest(*named))
     for name in named + unnamed:
@@ -38,7 +39,7 @@ def volume(objects: MemoryObjects, key: str, named: list[str], unnamed: list[str
 
 
 def test_objects_are_grouped_by_volume_names_with_slashes_included() -> None:
-    objects = MemoryObjects()
+    objects = MemoryStore(StoreAddress("tapes"))
     for key in (
         "p/a.tap/manifest",
         "p/a.tap/chunks/c1",
@@ -63,7 +64,7 @@ def test_objects_are_grouped_by_volume_names_with_slashes_included() -> None:
 
 
 def test_only_old_chunks_no_manifest_names_go() -> None:
-    objects = MemoryObjects()
+    objects = MemoryStore(StoreAddress("tapes"))
     volume(objects, "p/a.tap", ["n1", "n2"], ["old"])
     objects.now = ago(HOUR - 5)
     objects.put("p/a.tap/chunks/young", b"y" * 7)  # a writer's upload before its commit
@@ -76,7 +77,7 @@ def test_only_old_chunks_no_manifest_names_go() -> None:
 
 
 def test_a_live_lease_leaves_the_volume_alone() -> None:
-    objects = MemoryObjects()
+    objects = MemoryStore(StoreAddress("tapes"))
     volume(objects, "p/a.tap", ["n1"], ["old"])
     objects.put("p/a.tap/lease", LeaseRecord("host2 pid 7", ago(-HOUR)).encode())
     before = dict(objects.objects)
@@ -89,7 +90,7 @@ def test_a_live_lease_leaves_the_volume_alone() -> None:
 
 
 def test_an_expired_lease_does_not_protect_old_orphans() -> None:
-    objects = MemoryObjects()
+    objects = MemoryStore(StoreAddress("tapes"))
     volume(objects, "p/a.tap", ["n1"], ["old"])
     objects.put("p/a.tap/lease", LeaseRecord("crashed host", ago(HOUR)).encode())
     [report] = collect(objects, "p", grace=HOUR)
@@ -97,7 +98,7 @@ def test_an_expired_lease_does_not_protect_old_orphans() -> None:
 
 
 def test_a_dry_run_writes_nothing() -> None:
-    objects = MemoryObjects()
+    objects = MemoryStore(StoreAddress("tapes"))
     volume(objects, "p/a.tap", ["n1"], ["old1", "old2"])
     before = dict(objects.objects)
     [report] = collect(objects, "p", grace=0, dry_run=True)
@@ -106,7 +107,7 @@ def test_a_dry_run_writes_nothing() -> None:
 
 
 def test_a_damaged_manifest_keeps_every_chunk() -> None:
-    objects = MemoryObjects()
+    objects = MemoryStore(StoreAddress("tapes"))
     volume(objects, "p/a.tap", ["n1"], ["old"])
     objects.put("p/a.tap/manifest", manifest("n1")[:-3])  # cut short
     [report] = collect(objects, "p", grace=0)
@@ -116,7 +117,7 @@ def test_a_damaged_manifest_keeps_every_chunk() -> None:
 
 
 def test_orphans_of_a_volume_without_manifest_go_with_its_lease() -> None:
-    objects = MemoryObjects()
+    objects = MemoryStore(StoreAddress("tapes"))
     objects.now = ago(2 * HOUR)
     objects.put("p/crashed.tap/chunks/c1", b"x" * 10)
     objects.put("p/crashed.tap/chunks/c2", b"x" * 5)
@@ -127,7 +128,7 @@ def test_orphans_of_a_volume_without_manifest_go_with_its_lease() -> None:
 
 
 def test_a_young_orphan_of_a_volume_without_manifest_stays() -> None:
-    objects = MemoryObjects()
+    objects = MemoryStore(StoreAddress("tapes"))
     objects.now = ago(5)
     objects.put("p/new.tap/chunks/c1", b"x" * 10)  # a first write, not yet committed
     [report] = collect(objects, "p", grace=HOUR)
@@ -136,7 +137,7 @@ def test_a_young_orphan_of_a_volume_without_manifest_stays() -> None:
 
 
 def test_delete_volume_removes_manifest_first_then_chunks_then_lease() -> None:
-    objects = MemoryObjects()
+    objects = MemoryStore(StoreAddress("tapes"))
     volume(objects, "p/a.tap", ["n1", "n2"], ["old"])
     volume(objects, "p/a.tap2", ["keep"], [])
     assert delete_volume(objects, "p/a.tap", "s3://tapes/p/a.tap") == 5
@@ -146,7 +147,7 @@ def test_delete_volume_removes_manifest_first_then_chunks_then_lease() -> None:
 
 
 def test_delete_volume_refuses_a_volume_in_use() -> None:
-    objects = MemoryObjects()
+    objects = MemoryStore(StoreAddress("tapes"))
     volume(objects, "p/a.tap", ["n1"], [])
     objects.put("p/a.tap/lease", LeaseRecord("host2 pid 7", ago(-HOUR)).encode())
     before = dict(objects.objects)
@@ -172,7 +173,7 @@ CHUNK = st.tuples(st.booleans(), st.integers(0, 3 * 3600))
 def test_no_named_chunk_is_ever_removed(
     volumes: list[tuple[list[tuple[bool, int]], str]], grace: int, dry_run: bool
 ) -> None:
-    objects = MemoryObjects()
+    objects = MemoryStore(StoreAddress("tapes"))
     now = time.time()
     expected: set[str] = set()
     for v, (chunks, lease) in enumerate(volumes):

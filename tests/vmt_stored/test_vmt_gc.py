@@ -21,8 +21,8 @@ from devices.stored.objects import StoreAddress
 from devices.stored.volume import Store, StoreSettings
 from rmtd.testing.seaweed import SeaweedServer
 from tests.simh_codec import TAPE_MARK, record
+from tests.stored_unit.memory_store import MemoryStore
 from tests.vmt_stored.conftest import keys, store, vmt
-from tests.vmt_stored.objects_double import MemoryObjects
 
 RECORDS = [bytes([n]) * 40000 for n in range(6)]
 
@@ -165,7 +165,7 @@ def test_gc_errors_are_one_line(s3: SeaweedServer, prefix: str) -> None:
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
 
 
-class _IgnoresConditions(MemoryObjects):
+class _IgnoresConditions(MemoryStore):
     """A store that accepts every conditional PUT (no compare-and-swap)."""
 
     def put_if(self, key: str, data: bytes, etag: str | None) -> str:
