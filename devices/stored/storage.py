@@ -19,9 +19,11 @@ chunk is never changed, a new manifest names a prefix of the old chunks plus a n
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
+import threading
 import uuid
 from bisect import bisect_right
 from collections import OrderedDict
@@ -45,6 +47,21 @@ BACKLOG = 4
 PREFETCH = 4
 """Chunks fetched ahead of a sequential reader."""
 _OPEN_CHUNKS = 8
+_UPLOAD_NICE = 10
+
+
+def _yield_to_writer() -> None:
+    """Run this upload thread at a lower CPU priority than the thread serving the client.
+
+    On Linux a thread's nice value is its own (setpriority on its thread id). The client
+    waits for each ``A``; an upload only has to be done by the next filemark. A/B on a
+    2-core machine, 128 MiB streams of 256 KiB records to a store on the same cores: 819 and
+    855 MB/s at the same priority, 994 and 994 MB/s niced (local .tap: 1,090 and 964).
+    """
+    thread = threading.get_native_id()
+    with contextlib.suppress(OSError):
+        nice = os.getpriority(os.PRIO_PROCESS, thread)
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, nice + _UPLOAD_NICE))
 
 
 @dataclass
@@ -180,7 +197,9 @@ class StoredStorage:
     def _seal(self, segment: _Segment) -> None:
         """Upload ``segment`` as a new chunk in the background."""
         if self._uploads is None:
-            self._uploads = ThreadPoolExecutor(UPLOADS, thread_name_prefix="upload")
+            self._uploads = ThreadPoolExecutor(
+                UPLOADS, thread_name_prefix="upload", initializer=_yield_to_writer
+            )
         segment.upload = self._uploads.submit(self._upload, segment.fd, segment.length)
 
     def _upload(self, fd: int, length: int) -> str:
