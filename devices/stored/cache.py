@@ -70,12 +70,9 @@ class ChunkCache:
         fd = self.open(key, length)
         if fd is not None:
             return fd
-        data = objects.get_range(key, 0, length)
         tmp_fd, tmp = tempfile.mkstemp(prefix=".fetch-", dir=self.path)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(tmp_fd, view) :]
+            objects.download(key, length, tmp_fd)  # streamed: never a whole chunk in memory
             os.rename(tmp, self.file_of(key))
         except BaseException:
             os.close(tmp_fd)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -99,6 +100,14 @@ class ObjectStore(Protocol):
 
     def put(self, key: str, data: bytes | memoryview) -> str:
         """Store an object unconditionally (chunks: immutable, never named twice)."""
+        ...
+
+    def put_file(self, key: str, fd: int, length: int) -> str:
+        """Store the first ``length`` bytes of the file open on ``fd`` (streamed, not loaded)."""
+        ...
+
+    def download(self, key: str, length: int, fd: int) -> None:
+        """Write the whole object (``length`` bytes, EIO otherwise) to ``fd``, streamed."""
         ...
 
     def put_if(self, key: str, data: bytes, etag: str | None) -> str:
@@ -210,6 +219,40 @@ class S3Objects:
             raise self._fail(exc, key, "upload") from None
         return str(answer["ETag"])
 
+    def put_file(self, key: str, fd: int, length: int) -> str:
+        """Store ``length`` bytes of ``fd`` from its start, read in pieces (a file object)."""
+        if os.fstat(fd).st_size != length:
+            raise tape_error(errno.EIO, f"{key}: the file is not the {length} bytes to upload")
+        with os.fdopen(os.dup(fd), "rb") as body:
+            try:
+                answer = self._client.put_object(
+                    Bucket=self.address.bucket, Key=key, Body=body, ContentLength=length
+                )
+            except Exception as exc:
+                raise self._fail(exc, key, "upload") from None
+        return str(answer["ETag"])
+
+    def download(self, key: str, length: int, fd: int) -> None:
+        """Write the object to ``fd`` a megabyte at a time; EIO unless it is ``length`` bytes."""
+        got = 0
+        try:
+            answer = self._client.get_object(Bucket=self.address.bucket, Key=key)
+            for piece in answer["Body"].iter_chunks(_PIECE):
+                view = memoryview(piece)
+                while view:
+                    view = view[os.write(fd, view) :]
+                got += len(piece)
+        except OSError:
+            raise
+        except Exception as exc:
+            raise self._fail(exc, key, f"read of {length} bytes") from None
+        if got != length:
+            raise tape_error(
+                errno.EIO,
+                f"{self.address.bucket}/{key}: {got} bytes where the manifest says {length} "
+                "(a damaged or replaced chunk)",
+            )
+
     def put_if(self, key: str, data: bytes, etag: str | None) -> str:
         """Compare-and-swap PUT (see :class:`ObjectStore`)."""
         if etag is None:
@@ -287,6 +330,9 @@ def check_conditional_put(objects: ObjectStore, probe_key: str) -> None:
         with contextlib.suppress(OSError):
             objects.delete(key)
 
+
+_PIECE = 1 << 20
+"""How much of an object is held in memory at once while it is downloaded."""
 
 _NO_CAS = (
     "{url}: the store answers a conditional PUT with 501 Not Implemented: without "

@@ -204,10 +204,7 @@ class StoredStorage:
 
     def _upload(self, fd: int, length: int) -> str:
         name = uuid.uuid4().hex
-        data = os.pread(fd, length, 0)
-        if len(data) != length:
-            raise tape_error(errno.EIO, f"{self.name}: spool segment shorter than written")
-        self.objects.put(self.chunk_key(name), data)
+        self.objects.put_file(self.chunk_key(name), fd, length)  # streamed from the spool
         return name
 
     def flush(self) -> list[Chunk]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import os
 import threading
 import time
 from collections import Counter
@@ -79,6 +80,19 @@ class MemoryStore:
         with self._lock:
             self._enter("put", key)
             return self._store(key, bytes(data))
+
+    def put_file(self, key: str, fd: int, length: int) -> str:
+        """Store ``length`` bytes of ``fd`` (read whole: this store is memory)."""
+        return self.put(key, os.pread(fd, length, 0))
+
+    def download(self, key: str, length: int, fd: int) -> None:
+        """Write the object to ``fd``; EIO unless it is ``length`` bytes, ENOENT if missing."""
+        data = self.get_range(key, 0, length)
+        with self._lock:
+            found = self.objects.get(key)
+        if found is not None and len(found[0]) != length:
+            raise tape_error(errno.EIO, f"{self.address.bucket}/{key}: not {length} bytes")
+        os.write(fd, data)
 
     def put_if(self, key: str, data: bytes, etag: str | None) -> str:
         """S3's conditional PUT: 412 (ConflictError) unless the condition holds."""
