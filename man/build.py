@@ -161,10 +161,21 @@ The client's address, for the access rules, when started by sshd.
 .TP
 .B SSH_ORIGINAL_COMMAND
 What an ssh client asked to run under a forced command: an rmt command gets the session.
+.TP
+.B AWS_ACCESS_KEY_ID\fR, \fBAWS_SECRET_ACCESS_KEY\fR, \fBAWS_PROFILE
+Credentials for the object stores of \fB[stores.\fINAME\fB]\fR tables (the standard AWS
+chain, read by boto3: these variables, ~/.aws/credentials, an instance role).
 .SH FILES
 .TP
 .I /etc/rmtd.toml
-The configuration (root, drives, access rules), when present.
+The configuration (root, drives, access rules, object stores), when present.
+.TP
+.I /var/spool/rmtd
+The default \fBspool_dir\fR of a store: records acknowledged and not yet in the store.
+A host lost for good takes with it what its spool holds.
+.TP
+.I /var/cache/rmtd
+The default \fBcache_dir\fR of a store: chunks read back, bounded by \fBcache_size\fR.
 .SH SEE ALSO
 .BR vmt (1),
 .BR tar (1),
