@@ -63,18 +63,6 @@ class MemoryStore:
             found = self.objects.get(key)
         return None if found is None else (found[0], found[1])
 
-    def get_range(self, key: str, start: int, length: int) -> bytes:
-        """``length`` bytes from ``start``; EIO when fewer are there, ENOENT when none."""
-        with self._lock:
-            self._enter("get_range", key)
-            found = self.objects.get(key)
-        if found is None:
-            raise tape_error(errno.ENOENT, f"{self.address.bucket}/{key}: not in the store")
-        data = found[0][start : start + length]
-        if len(data) != length:
-            raise tape_error(errno.EIO, f"{self.address.bucket}/{key}: short at {start}")
-        return data
-
     def put(self, key: str, data: bytes | memoryview) -> str:
         """Store ``data`` unconditionally."""
         with self._lock:
@@ -87,12 +75,14 @@ class MemoryStore:
 
     def download(self, key: str, length: int, fd: int) -> None:
         """Write the object to ``fd``; EIO unless it is ``length`` bytes, ENOENT if missing."""
-        data = self.get_range(key, 0, length)
         with self._lock:
+            self._enter("download", key)
             found = self.objects.get(key)
-        if found is not None and len(found[0]) != length:
+        if found is None:
+            raise tape_error(errno.ENOENT, f"{self.address.bucket}/{key}: not in the store")
+        if len(found[0]) != length:
             raise tape_error(errno.EIO, f"{self.address.bucket}/{key}: not {length} bytes")
-        os.write(fd, data)
+        os.write(fd, found[0])
 
     def put_if(self, key: str, data: bytes, etag: str | None) -> str:
         """S3's conditional PUT: 412 (ConflictError) unless the condition holds."""
