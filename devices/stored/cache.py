@@ -51,8 +51,16 @@ class ChunkCache:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             return None
-        if os.fstat(fd).st_size != length:  # not ours, or damaged: fetch it again
+        size = os.fstat(fd).st_size
+        if size != length:  # a damaged copy: fetched again (the store's chunk is the truth)
             os.close(fd)
+            log.warning(
+                "%s: cached copy of %s holds %d bytes, not %d; removed, fetched again",
+                path,
+                key,
+                size,
+                length,
+            )
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
             return None
