@@ -150,9 +150,10 @@ def check_tape_content(
         raise tape_error(errno.EMEDIUMTYPE, f"{name}: {reason}")
 
 
-def format_title(fmt: TapeFormat) -> str:
-    """What messages call an image of ``fmt`` ("a SIMH tape image")."""
-    return _FORMAT_NAMES.get(fmt.name, "a tape image")
+def format_title(fmt: TapeFormat | str) -> str:
+    """What messages call an image of ``fmt`` or of the format so named ("a SIMH tape image")."""
+    name = fmt if isinstance(fmt, str) else fmt.name
+    return _FORMAT_NAMES.get(name, "a tape image")
 
 
 _FORMAT_NAMES = {

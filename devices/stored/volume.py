@@ -33,7 +33,7 @@ from devices.formats.base import TapeFormat
 from devices.formats.image import TapeImage
 from devices.formats.index import ObjectIndex
 from devices.interface import OpenOptions
-from devices.kinds import DeviceKind, format_title, image_kinds_by_format, tape_format
+from devices.kinds import DeviceKind, format_title, tape_format
 from devices.state import DriveState, VolumeInfo
 from devices.stored.cache import ChunkCache
 from devices.stored.lease import DEFAULT_LEASE_SECONDS, Lease
@@ -194,7 +194,7 @@ class _OpenVolume:
         if manifest.format != self.fmt.name:
             raise tape_error(
                 errno.EMEDIUMTYPE,
-                f"{self.label}: the store holds it as {_title(manifest.format)}, "
+                f"{self.label}: the store holds it as {format_title(manifest.format)}, "
                 f"not {format_title(self.fmt)}",
             )
         protected = manifest.volume.write_protected
@@ -467,8 +467,3 @@ class _OpenVolume:
         finally:
             storage.close()
             self.storage = None
-
-
-def _title(format_name: str) -> str:
-    kind = image_kinds_by_format().get(format_name)
-    return kind.value if kind is not None else f"a {format_name!r} image"
